@@ -1,0 +1,10 @@
+"""`python -m benchmark` entry point."""
+
+from __future__ import annotations
+
+import sys
+
+from benchmark.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,229 @@
+"""`FrozenClip`: the one place where CLIP plumbing lives.
+
+Methods never copy CLIP's text or image encoder (the reference repositories hold five copies of
+`TextEncoder`). The wrapper runs open_clip's own residual blocks in its own loop so that it can:
+
+* encode prompt *embeddings* (learned context spliced into token embeddings) and pool at the EOT
+  position of the template tokens (CoOp `TextEncoder`);
+* call a per-layer hook before every block of either tower, for deep prompts (MaPLe), and append
+  extra tokens to the vision sequence before `ln_pre`;
+* return the last block's tokens before `ln_post` (BiMoRS conditions on them);
+* truncate prompt sequences at the longest EOT of the batch. CLIP's text mask is causal, so the EOT
+  feature never depends on later positions and the truncation is exact (DESIGN section 6).
+
+Dimensions are read from the model; nothing here knows a method's name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+LayerHook = Callable[[int, Tensor], Tensor]  # (block index, tokens [N, L, W]) -> tokens
+
+
+@dataclass
+class ImageFeatures:
+    """Frozen image-path outputs of a batch."""
+
+    pooled: Tensor  # [B, D] projected CLS feature, not normalised
+    tokens: Tensor | None = None  # [B, N, W_v] last block output before ln_post (CLS first)
+
+    def to(self, device: torch.device | str) -> ImageFeatures:
+        """Move both tensors to `device`."""
+        tokens = None if self.tokens is None else self.tokens.to(device)
+        return ImageFeatures(self.pooled.to(device), tokens)
+
+
+@dataclass
+class ClassPrompts:
+    """Tokenised `"{prefix} {classname}."` templates and their frozen token embeddings."""
+
+    classnames: tuple[str, ...]  # as given
+    texts: tuple[str, ...]  # the template strings
+    tokens: Tensor  # [C, L] token ids
+    embeddings: Tensor  # [C, L, W] token embeddings of `tokens`
+    eot: Tensor  # [C] EOT position = argmax of the ids (EOT has the largest id)
+    name_lens: tuple[int, ...]  # BPE length of each bare class name (CoOp middle/front)
+
+    def length(self, truncate: bool) -> int:
+        """Sequence length to feed the text encoder: up to the last EOT when truncating."""
+        return int(self.eot.max()) + 1 if truncate else self.tokens.shape[1]
+
+
+def _check_supported(model: nn.Module) -> None:
+    visual = getattr(model, "visual", None)
+    required = ("token_embedding", "positional_embedding", "transformer", "ln_final", "text_projection")
+    if visual is None or not all(hasattr(model, name) for name in required):
+        raise ValueError(
+            "backbone must be an open_clip CLIP with a built-in text tower (CustomTextCLIP is not supported)"
+        )
+    if not hasattr(visual, "conv1") or getattr(visual, "attn_pool", None) is not None:
+        raise ValueError("backbone must be a ViT with CLS-token pooling (no attentional pooler)")
+    if getattr(visual, "final_ln_after_pool", False) or getattr(visual, "pool_type", "tok") != "tok":
+        raise ValueError("backbone must pool the CLS token after ln_post, as OpenAI CLIP does")
+
+
+class FrozenClip(nn.Module):
+    """A frozen open_clip CLIP with prompt-embedding text encoding and per-layer hooks.
+
+    Args:
+        model: an `open_clip.model.CLIP` with a ViT image tower.
+        identity: a string that identifies the weights (used in run keys and cache keys).
+    """
+
+    def __init__(self, model: nn.Module, *, identity: str) -> None:
+        super().__init__()
+        _check_supported(model)
+        self.model = model.eval()
+        self.model.requires_grad_(False)
+        self.identity = identity
+        self._tokenizer = None
+
+    # -- geometry ---------------------------------------------------------------------------------
+    @property
+    def text_width(self) -> int:
+        """Width of text tokens (ctx vectors live in this space)."""
+        return self.model.ln_final.weight.shape[0]
+
+    @property
+    def vision_width(self) -> int:
+        """Width of vision tokens (MaPLe's visual prompts, BiMoRS's meta-net input)."""
+        return self.model.visual.conv1.out_channels
+
+    @property
+    def embed_dim(self) -> int:
+        """Width of the joint image-text embedding."""
+        proj = self.model.text_projection
+        return proj.out_features if isinstance(proj, nn.Linear) else proj.shape[1]
+
+    @property
+    def image_size(self) -> int:
+        """Input resolution of the image tower."""
+        size = self.model.visual.image_size
+        return int(size[0] if isinstance(size, (tuple, list)) else size)
+
+    @property
+    def context_length(self) -> int:
+        """Maximum text sequence length."""
+        return self.model.positional_embedding.shape[0]
+
+    @property
+    def device(self) -> torch.device:
+        """Device of the weights."""
+        return self.model.positional_embedding.device
+
+    @property
+    def logit_scale(self) -> Tensor:
+        """exp(logit_scale): the multiplier of cosine similarities."""
+        return self.model.logit_scale.exp()
+
+    def train(self, mode: bool = True) -> FrozenClip:
+        """The backbone stays in eval mode whatever its owner asks (it has no trainable state)."""
+        return super().train(False)
+
+    # -- tokens -----------------------------------------------------------------------------------
+    def tokenize(self, texts: Sequence[str]) -> Tensor:
+        """CLIP BPE ids [N, context_length]: SOT, tokens, EOT, zero padding."""
+        import open_clip
+
+        return open_clip.tokenize(list(texts), context_length=self.context_length).to(self.device)
+
+    def bpe_length(self, text: str) -> int:
+        """Number of BPE tokens of `text` without SOT/EOT."""
+        if self._tokenizer is None:
+            from open_clip.tokenizer import SimpleTokenizer
+
+            self._tokenizer = SimpleTokenizer()
+        return len(self._tokenizer.encode(text))
+
+    def embed_tokens(self, ids: Tensor) -> Tensor:
+        """Token embeddings [N, L, W] of ids [N, L]."""
+        with torch.no_grad():
+            return self.model.token_embedding(ids)
+
+    def class_prompts(self, prefix: str, classnames: Sequence[str]) -> ClassPrompts:
+        """Templates `prefix + " " + name + "."` with `_` in names read as spaces (CoOp)."""
+        names = [name.replace("_", " ") for name in classnames]
+        texts = tuple(f"{prefix} {name}." if prefix else f"{name}." for name in names)
+        tokens = self.tokenize(texts)
+        return ClassPrompts(
+            classnames=tuple(classnames),
+            texts=texts,
+            tokens=tokens,
+            embeddings=self.embed_tokens(tokens),
+            eot=tokens.argmax(dim=-1),
+            name_lens=tuple(self.bpe_length(name) for name in names),
+        )
+
+    def context_init(self, text: str) -> Tensor:
+        """Embeddings of the words of `text` (positions 1..n): CoOp's `CTX_INIT` initialisation."""
+        n_words = len(text.split(" "))
+        return self.embed_tokens(self.tokenize([text]))[0, 1 : 1 + n_words].clone()
+
+    # -- text tower -------------------------------------------------------------------------------
+    def _run_blocks(self, blocks: nn.Module, x: Tensor, mask: Tensor | None, hook: LayerHook | None) -> Tensor:
+        batch_first = getattr(blocks, "batch_first", True)
+        for index, block in enumerate(blocks.resblocks):
+            if hook is not None:
+                x = hook(index, x)
+            if batch_first:
+                x = block(x, attn_mask=mask)
+            else:
+                x = block(x.transpose(0, 1), attn_mask=mask).transpose(0, 1)
+        return x
+
+    def encode_prompts(self, prompts: Tensor, eot: Tensor, *, layer_hook: LayerHook | None = None) -> Tensor:
+        """Text features [N, D] of prompt embeddings [N, L, W], pooled at `eot` [N].
+
+        `L` may be shorter than the context length (causal truncation); it must exceed every EOT.
+        """
+        length = prompts.shape[1]
+        x = prompts + self.model.positional_embedding[:length].to(prompts.dtype)
+        mask = self.model.attn_mask
+        mask = None if mask is None else mask[:length, :length]
+        x = self._run_blocks(self.model.transformer, x, mask, layer_hook)
+        x = x[torch.arange(x.shape[0], device=x.device), eot]
+        x = self.model.ln_final(x)
+        proj = self.model.text_projection
+        return proj(x) if isinstance(proj, nn.Linear) else x @ proj
+
+    def encode_text(self, texts: Sequence[str], *, truncate: bool = True) -> Tensor:
+        """Text features [N, D] of plain strings (zero-shot prompts)."""
+        tokens = self.tokenize(texts)
+        eot = tokens.argmax(dim=-1)
+        length = int(eot.max()) + 1 if truncate else tokens.shape[1]
+        return self.encode_prompts(self.embed_tokens(tokens[:, :length]), eot)
+
+    # -- image tower ------------------------------------------------------------------------------
+    def encode_image(
+        self,
+        images: Tensor,
+        *,
+        extra_tokens: Tensor | None = None,
+        layer_hook: LayerHook | None = None,
+        return_tokens: bool = False,
+    ) -> ImageFeatures:
+        """Image features of normalised pixels [B, 3, H, W].
+
+        Args:
+            images: the batch.
+            extra_tokens: [B, n, W_v] appended after the patch tokens, after the positional
+                embedding and before `ln_pre` (MaPLe's first-layer visual prompts).
+            layer_hook: called before every block with (index, tokens [B, N, W_v]).
+            return_tokens: also return the last block's output before `ln_post`.
+        """
+        visual = self.model.visual
+        x = visual.conv1(images.to(visual.conv1.weight.dtype))  # [B, W, g, g]
+        x = x.reshape(x.shape[0], x.shape[1], -1).permute(0, 2, 1)  # [B, g*g, W]
+        cls = visual.class_embedding.to(x.dtype).expand(x.shape[0], 1, -1)
+        x = torch.cat([cls, x], dim=1) + visual.positional_embedding.to(x.dtype)
+        if extra_tokens is not None:
+            x = torch.cat([x, extra_tokens], dim=1)
+        x = visual.ln_pre(x)
+        x = self._run_blocks(visual.transformer, x, None, layer_hook)
+        pooled = visual.ln_post(x[:, 0]) @ visual.proj
+        return ImageFeatures(pooled, x if return_tokens else None)

@@ -1,0 +1,106 @@
+"""Run-time services a protocol uses to execute one cell, without knowing about MLflow or files.
+
+The runner builds one `CellContext` per worker (the backbone is loaded once and shared by the
+worker's cells); protocols ask it for datasets, methods and image banks.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from benchmark.backbone import FrozenClip
+from benchmark.config import apply_overrides
+from benchmark.data.catalog import Dataset, open_dataset
+from benchmark.data.pipeline import ImageBank
+from benchmark.data.splits import Item
+from benchmark.data.transforms import TransformSpec
+from benchmark.features import FeatureCache
+from benchmark.profiles import Profile
+from benchmark.registry import METHODS
+from benchmark.speed import FAST, FastPath
+from benchmark.specs import RunSpec
+from benchmark.train import EpochLog, TrainConfig
+
+log = logging.getLogger(__name__)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch, as Dassl's `set_random_seed` does."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+@dataclass
+class CellContext:
+    """Services for running cells in one process.
+
+    Attributes:
+        profile: the profile (dataset table).
+        data_root: folder holding the dataset folders.
+        clip: the loaded backbone.
+        fast: exact shortcuts in use.
+        cache: on-disk feature cache (None: in-memory only).
+        captions: provider of caption embeddings, `(dataset, items) -> Tensor [N, E]`.
+        on_epoch: receives per-epoch training metrics.
+        progress: show per-epoch progress bars.
+    """
+
+    profile: Profile
+    data_root: Path
+    clip: FrozenClip
+    fast: FastPath = FAST
+    cache: FeatureCache | None = None
+    captions: Callable[[Dataset, Sequence[Item]], torch.Tensor] | None = None
+    on_epoch: Callable[[EpochLog], None] | None = None
+    progress: bool = False
+    _datasets: dict[str, Dataset] = field(default_factory=dict)
+
+    def dataset(self, name: str) -> Dataset:
+        """The opened dataset `name` (split read once per process)."""
+        if name not in self._datasets:
+            self._datasets[name] = open_dataset(self.profile.dataset(name), self.data_root)
+        return self._datasets[name]
+
+    def train_config(self, spec: RunSpec) -> TrainConfig:
+        """The resolved training configuration of a cell."""
+        return TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec.train_config.items()})
+
+    def build_method(self, spec: RunSpec, classnames: Sequence[str]):
+        """Instantiate the cell's method for `classnames`, seeded like Dassl before construction."""
+        cls = METHODS.get(spec.method)
+        cfg = apply_overrides(cls.presets[spec.preset].method, spec.method_config, where=spec.method)
+        seed_everything(spec.seed)
+        method = cls(self.clip, cfg, classnames)
+        method.fast = self.fast
+        return method.to(self.clip.device)
+
+    def transform(self) -> TransformSpec:
+        """Dassl transforms at the backbone's input size."""
+        return TransformSpec(size=self.clip.image_size)
+
+    def bank(self, dataset: Dataset, items: Sequence[Item], method) -> ImageBank:
+        """An image bank serving `items` the way `method` needs them."""
+        needs = type(method).requirements
+        captions = None
+        if needs.captions:
+            if self.captions is None:
+                raise RuntimeError(f"{type(method).__name__} needs captions but no caption provider is set")
+            captions = self.captions(dataset, items).to(self.clip.device)
+        return ImageBank(
+            dataset,
+            items,
+            clip=self.clip,
+            transform=self.transform(),
+            use_features=self.fast.feature_cache and needs.frozen_image_path,
+            need_tokens=needs.image_tokens,
+            cache=self.cache,
+            captions=captions,
+        )

@@ -1,0 +1,1 @@
+"""Data layer: split files, few-shot sampling, transforms, dataset catalogs."""

@@ -1,0 +1,166 @@
+"""Leaderboards: deterministic pivots of Result rows (never scraped from logs).
+
+Rows come from MLflow (the latest FINISHED run per run_key of a protocol) or, in tests, straight
+from lists. Derived numbers are computed here only: mean and population std over seeds (numpy
+ddof=0, as CoOp's `parse_test_res.py`), HM of the seed-averaged base and new accuracies, and
+dataset averages as the papers compute them (HM of the averaged base and new).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from benchmark.specs import LONG_COLUMNS, Result
+
+log = logging.getLogger(__name__)
+
+B2N_COLUMNS = ("method", "dataset", "n_seeds", "base_mean", "base_std", "new_mean", "new_std", "hm")
+TRANSFER_COLUMNS = ("method", "source", "target", "n_seeds", "acc_mean", "acc_std")
+AVERAGE = "average"
+DECIMALS = 2
+
+
+def harmonic_mean(base: float, new: float) -> float:
+    """HM = 2BN / (B + N); 0 when both are 0."""
+    return 2 * base * new / (base + new) if base + new > 0 else 0.0
+
+
+def long_rows(runs: Iterable) -> pd.DataFrame:
+    """The long table: one row per (run, eval dataset, subset, metric), from finished runs."""
+    rows = []
+    for run in runs:
+        tags = run.tags
+        for key, value in run.metrics.items():
+            result = Result.from_metric_key(key, value, tags["dataset"])
+            if result is None:
+                continue
+            rows.append(
+                {
+                    "run_key": tags["run_key"],
+                    "run_id": run.run_id,
+                    "method": tags.get("label", tags["method"]),
+                    "protocol": tags["protocol"],
+                    "train_dataset": tags["dataset"],
+                    "eval_dataset": result.eval_dataset,
+                    "subset": result.subset,
+                    "seed": int(tags["seed"]),
+                    "shots": int(tags["shots"]),
+                    "backbone": tags["backbone"],
+                    "metric": result.metric,
+                    "value": result.value,
+                }
+            )
+    frame = pd.DataFrame(rows, columns=list(LONG_COLUMNS))
+    return frame.sort_values(["method", "train_dataset", "eval_dataset", "subset", "seed"], kind="stable")
+
+
+def _order(frame: pd.DataFrame, column: str, first: Iterable[str]) -> list[str]:
+    seen = list(dict.fromkeys(first))
+    return [v for v in seen if v in set(frame[column])] + sorted(set(frame[column]) - set(seen))
+
+
+def b2n_table(long: pd.DataFrame, dataset_order: Iterable[str] = ()) -> pd.DataFrame:
+    """Wide b2n leaderboard: per (method, dataset) mean/std over seeds of base and new, and HM."""
+    acc = long[(long.metric == "acc") & long.subset.isin(["base", "new"])]
+    acc = acc[acc.eval_dataset == acc.train_dataset]
+    per_seed = acc.pivot_table(
+        index=["method", "train_dataset", "seed"], columns="subset", values="value", aggfunc="first"
+    ).dropna()
+    rows = []
+    for method in sorted(set(per_seed.index.get_level_values(0))):
+        sub = per_seed.loc[method]
+        datasets = _order(sub.reset_index(), "train_dataset", dataset_order)
+        for dataset in datasets:
+            seeds = sub.loc[dataset]
+            rows.append(_b2n_row(method, dataset, seeds["base"].to_numpy(), seeds["new"].to_numpy()))
+        if len(datasets) > 1:
+            # Per-seed averages over datasets (only seeds every dataset has), as the papers average.
+            wide = sub.reset_index().pivot_table(index="seed", columns="train_dataset", values=["base", "new"])
+            wide = wide.dropna()
+            if len(wide):
+                rows.append(
+                    _b2n_row(method, AVERAGE, wide["base"].mean(axis=1).to_numpy(), wide["new"].mean(axis=1).to_numpy())
+                )
+    return pd.DataFrame(rows, columns=list(B2N_COLUMNS))
+
+
+def _b2n_row(method: str, dataset: str, base: np.ndarray, new: np.ndarray) -> dict:
+    base_mean, new_mean = float(np.mean(base)), float(np.mean(new))
+    return {
+        "method": method,
+        "dataset": dataset,
+        "n_seeds": len(base),
+        "base_mean": round(base_mean, DECIMALS),
+        "base_std": round(float(np.std(base)), DECIMALS),
+        "new_mean": round(new_mean, DECIMALS),
+        "new_std": round(float(np.std(new)), DECIMALS),
+        "hm": round(harmonic_mean(base_mean, new_mean), DECIMALS),
+    }
+
+
+def transfer_table(long: pd.DataFrame, target_order: Iterable[str] = ()) -> pd.DataFrame:
+    """Wide xd/dg leaderboard: per (method, source, target) mean/std over seeds, plus target averages."""
+    acc = long[(long.metric == "acc") & (long.subset == "all")]
+    rows = []
+    for (method, source), group in acc.groupby(["method", "train_dataset"], sort=True):
+        targets = [t for t in _order(group, "eval_dataset", [source, *target_order])]
+        for target in targets:
+            values = group[group.eval_dataset == target].sort_values("seed")["value"].to_numpy()
+            rows.append(_transfer_row(method, source, target, values))
+        others = [t for t in targets if t != source]
+        if others:
+            wide = group[group.eval_dataset.isin(others)].pivot_table(
+                index="seed", columns="eval_dataset", values="value"
+            ).dropna()
+            if len(wide):
+                rows.append(_transfer_row(method, source, AVERAGE, wide.mean(axis=1).to_numpy()))
+    return pd.DataFrame(rows, columns=list(TRANSFER_COLUMNS))
+
+
+def _transfer_row(method: str, source: str, target: str, values: np.ndarray) -> dict:
+    return {
+        "method": method,
+        "source": source,
+        "target": target,
+        "n_seeds": len(values),
+        "acc_mean": round(float(np.mean(values)), DECIMALS),
+        "acc_std": round(float(np.std(values)), DECIMALS),
+    }
+
+
+def write_atomic(frame: pd.DataFrame, path: Path) -> None:
+    """Write a CSV through a temporary file and `os.replace`, so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", newline="") as fh:
+            frame.to_csv(fh, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def wide_table(protocol: str, long: pd.DataFrame, order: Iterable[str] = ()) -> pd.DataFrame:
+    """The protocol's leaderboard from its long rows."""
+    return b2n_table(long, order) if protocol == "b2n" else transfer_table(long, order)
+
+
+def rebuild(tracker, protocol: str, out_dir: Path, *, profile: str | None = None, order: Iterable[str] = ()) -> Path:
+    """Regenerate `leaderboard_<protocol>.csv` and `runs_<protocol>.csv` from the tracking store."""
+    runs = [r for r in tracker.finished_runs(protocol) if profile is None or r.tags.get("profile") == profile]
+    long = long_rows(runs)
+    wide = wide_table(protocol, long, order)
+    out_dir = Path(out_dir)
+    write_atomic(long, out_dir / f"runs_{protocol}.csv")
+    path = out_dir / f"leaderboard_{protocol}.csv"
+    write_atomic(wide, path)
+    log.info("wrote %s (%d rows from %d runs)", path, len(wide), len(runs))
+    return path

@@ -1,0 +1,128 @@
+"""The protocol interface, a cell's output, and the train-then-evaluate step protocols share.
+
+A protocol expands a sweep into cells (which datasets a cell trains and evaluates on), describes a
+cell for `--dry-run` without touching images, and runs a cell with a `CellContext`. Running is pure:
+no MLflow, no files, no printing; the runner persists what `CellOutput` holds.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from benchmark.data.fewshot import ClassSubset, FewShot
+from benchmark.specs import Result, RunSpec
+
+if TYPE_CHECKING:
+    from benchmark.context import CellContext
+    from benchmark.data.catalog import Dataset
+    from benchmark.evaluate import Predictions
+    from benchmark.train import EpochLog
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CellPlan:
+    """Datasets of one cell: the training dataset and the targets evaluated besides it."""
+
+    dataset: str
+    targets: tuple[str, ...] = ()
+
+
+@dataclass
+class Evaluation:
+    """Predictions on one (eval dataset, subset)."""
+
+    dataset: str
+    subset: str
+    predictions: Predictions
+
+
+@dataclass
+class CellOutput:
+    """What a cell produced; the runner logs it."""
+
+    results: list[Result] = field(default_factory=list)
+    evaluations: list[Evaluation] = field(default_factory=list)
+    history: list[EpochLog] = field(default_factory=list)
+    learned_state: dict[str, Any] = field(default_factory=dict)
+    few_shot: FewShot | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def add(self, dataset: str, subset: str, predictions: Predictions) -> None:
+        """Record an evaluation and its accuracy row."""
+        self.evaluations.append(Evaluation(dataset, subset, predictions))
+        self.results.append(Result(dataset, subset, "acc", predictions.accuracy))  # type: ignore[arg-type]
+
+
+class Protocol:
+    """Base class of registered protocols."""
+
+    name: str = ""
+    title: str = ""
+
+    def plan(self, datasets: Sequence[str] | None, profile) -> list[CellPlan]:
+        """The cells of a sweep over `datasets` (None: the profile's defaults)."""
+        raise NotImplementedError
+
+    def describe(self, spec: RunSpec, open_dataset) -> dict[str, Any]:
+        """Dry-run description of a cell (class lists), from split files only."""
+        raise NotImplementedError
+
+    def run(self, spec: RunSpec, ctx: CellContext) -> CellOutput:
+        """Train and evaluate one cell."""
+        raise NotImplementedError
+
+
+def fit_on(
+    spec: RunSpec,
+    ctx: CellContext,
+    method,
+    dataset: Dataset,
+    train_items,
+    *,
+    selection_subset: ClassSubset,
+    out: CellOutput,
+):
+    """Train `method` on `train_items` and return the state to evaluate transfers with.
+
+    With `selection == "best_test"` (BiMoRS's reference trainer) the model is evaluated on the test
+    split of the training label space after every epoch and the best epoch's parameters are kept for
+    the transfer evaluations, while the training-space accuracy is reported from the last epoch, as
+    the reference's final `test()` does. This is model selection on the test set (leakage), kept for
+    faithfulness and tagged on the run.
+
+    Returns:
+        The parameters to load before evaluating unseen classes or datasets, or None to keep the
+        last epoch's.
+    """
+    from benchmark.evaluate import evaluate
+    from benchmark.train import fit
+
+    cfg = ctx.train_config(spec)
+    bank = ctx.bank(dataset, train_items, method)
+    best: dict[str, Any] = {"acc": -1.0, "state": None, "epoch": -1}
+    select_bank = None
+    if cfg.selection == "best_test":
+        select_bank = ctx.bank(dataset, selection_subset.select(dataset.split.test), method)
+        out.tags["selection"] = "best_test (model selection on the test split, as the reference)"
+
+    def on_epoch(entry) -> None:
+        if select_bank is not None:
+            acc = evaluate(method, select_bank, selection_subset.classnames, batch_size=cfg.eval_batch_size).accuracy
+            if acc > best["acc"]:
+                best.update(acc=acc, state=copy.deepcopy(method.learned_state()), epoch=entry.epoch)
+            method.train()
+        if ctx.on_epoch is not None:
+            ctx.on_epoch(entry)
+
+    out.history = fit(method, bank, cfg, seed=spec.seed, on_epoch=on_epoch, progress=ctx.progress)
+    out.learned_state = method.learned_state()
+    if best["state"] is not None:
+        out.tags["selected_epoch"] = str(best["epoch"] + 1)
+        return best["state"]
+    return None

@@ -1,0 +1,144 @@
+"""RunSpec (what determines a result), its run_key, and the Result rows a run produces.
+
+Everything that changes a number is in the RunSpec: the method and its resolved config, the
+protocol, datasets, seed, shots, profile, backbone identity, split-file digests and the harness
+version. `run_key` is a stable hash of it; resume skips run_keys that already have a FINISHED run.
+Options that cannot change a number (fast-path switches, executor, progress bars) are not in it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Subset = Literal["all", "base", "new"]
+Metric = Literal["acc"]
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One cell of a sweep.
+
+    Attributes:
+        method: registry name.
+        preset: the preset the config started from.
+        overrides: `--set` overrides applied on top of the preset, sorted (key, value) pairs.
+        method_config: the resolved method config as a plain dict.
+        train_config: the resolved TrainConfig as a plain dict.
+        protocol: canonical protocol name ("b2n", "xd", "dg").
+        dataset: the training dataset (b2n dataset, xd/dg source).
+        targets: datasets evaluated besides the training one (xd/dg), in order.
+        seed: data and init seed.
+        shots: training images per class (Dassl NUM_SHOTS).
+        profile: "world" or "paper".
+        backbone: backbone label ("world", "ViT-B-16:openai").
+        backbone_identity: what identifies the weights (checkpoint digest or pretrained tag).
+        split_digests: (dataset, sha256 of its split file) for every dataset the cell reads.
+        captions: "captioner/encoder" when the method uses captions, else "".
+        harness_version: the package version.
+    """
+
+    method: str
+    preset: str
+    overrides: tuple[tuple[str, str], ...]
+    method_config: dict[str, Any] = field(hash=False)
+    train_config: dict[str, Any] = field(hash=False)
+    protocol: str
+    dataset: str
+    targets: tuple[str, ...]
+    seed: int
+    shots: int
+    profile: str
+    backbone: str
+    backbone_identity: str
+    split_digests: tuple[tuple[str, str], ...]
+    captions: str
+    harness_version: str
+
+    @property
+    def run_key(self) -> str:
+        """Stable 16-hex-digit hash of everything that determines the result."""
+        payload = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"), default=list)
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+    @property
+    def variant(self) -> str:
+        """Preset plus a short hash of overrides: distinguishes configurations in leaderboards."""
+        if not self.overrides:
+            return self.preset
+        digest = hashlib.sha256(json.dumps(self.overrides).encode()).hexdigest()[:6]
+        return f"{self.preset}+{digest}"
+
+    def to_json(self) -> str:
+        """Serialise (for workers and artifacts)."""
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> RunSpec:
+        """Inverse of `to_json`."""
+        data = json.loads(text)
+        data["overrides"] = tuple(tuple(pair) for pair in data["overrides"])
+        data["targets"] = tuple(data["targets"])
+        data["split_digests"] = tuple(tuple(pair) for pair in data["split_digests"])
+        return cls(**data)
+
+    def tags(self) -> dict[str, str]:
+        """The MLflow tags of the run."""
+        return {
+            "method": self.method,
+            "preset": self.preset,
+            "variant": self.variant,
+            "protocol": self.protocol,
+            "dataset": self.dataset,
+            "targets": ",".join(self.targets),
+            "seed": str(self.seed),
+            "shots": str(self.shots),
+            "backbone": self.backbone,
+            "backbone_identity": self.backbone_identity,
+            "profile": self.profile,
+            "run_key": self.run_key,
+            "captions": self.captions,
+            "harness_version": self.harness_version,
+        }
+
+
+@dataclass(frozen=True)
+class Result:
+    """One raw measurement of a run; leaderboards (HM, seed means, averages) are pivots of these."""
+
+    eval_dataset: str
+    subset: Subset
+    metric: Metric
+    value: float  # accuracy in percent, 0-100
+
+    def metric_key(self, train_dataset: str) -> str:
+        """MLflow metric name: `acc_base`; `acc_all/rsicd` when evaluated on another dataset."""
+        base = f"{self.metric}_{self.subset}"
+        return base if self.eval_dataset == train_dataset else f"{base}/{self.eval_dataset}"
+
+    @staticmethod
+    def from_metric_key(key: str, value: float, train_dataset: str) -> Result | None:
+        """Inverse of `metric_key`; None for other metrics (train_loss, lr, ...)."""
+        name, _, eval_dataset = key.partition("/")
+        metric, _, subset = name.partition("_")
+        if metric != "acc" or subset not in ("all", "base", "new"):
+            return None
+        return Result(eval_dataset or train_dataset, subset, metric, float(value))  # type: ignore[arg-type]
+
+
+LONG_COLUMNS = (
+    "run_key",
+    "run_id",
+    "method",
+    "protocol",
+    "train_dataset",
+    "eval_dataset",
+    "subset",
+    "seed",
+    "shots",
+    "backbone",
+    "metric",
+    "value",
+)

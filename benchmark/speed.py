@@ -1,0 +1,32 @@
+"""Switches of the exact shortcuts (DESIGN section 6), so each can be measured against the naive path.
+
+Every shortcut is exact: the fast and the naive path give the same logits within float rounding
+(tests assert 1e-5). `NAIVE` is the reference-equivalent computation with every shortcut off.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FastPath:
+    """Which exact shortcuts are on.
+
+    Attributes:
+        truncate_text: run prompts only up to the longest EOT of the batch (causal mask).
+        batch_prompts: per-image prompts (CoCoOp, BiMoRS) as one B x C text-encoder call instead
+            of a Python loop over images.
+        cache_class_text: compute image-independent class text features once per evaluation
+            instead of once per batch.
+        feature_cache: serve frozen image features (and augmented views) from the on-disk cache.
+    """
+
+    truncate_text: bool = True
+    batch_prompts: bool = True
+    cache_class_text: bool = True
+    feature_cache: bool = True
+
+
+FAST = FastPath()
+NAIVE = FastPath(truncate_text=False, batch_prompts=False, cache_class_text=False, feature_cache=False)

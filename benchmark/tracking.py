@@ -1,0 +1,242 @@
+"""MLflow as the system of record: one experiment per protocol, a parent run per invocation, a child
+run per cell with tags, params, final metrics, per-epoch curves and artifacts.
+
+Everything goes through `MlflowClient` with explicit run ids (no fluent global state), so workers
+can log concurrently to a tracking server. A cell's run is FINISHED only after its metrics and
+artifacts are logged; a run left RUNNING by a killed worker is found stale (its lock file is no
+longer held, or its heartbeat is old) and marked KILLED, never counted.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import socket
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmark.errors import UsageError
+from benchmark.specs import RunSpec
+
+log = logging.getLogger(__name__)
+
+STALE_HEARTBEAT_S = 3600.0  # a RUNNING run on another host with no heartbeat for this long is stale
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class WorkerLock:
+    """An flock held for the life of a worker process: while it is held, the worker is alive."""
+
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, path = tempfile.mkstemp(prefix=f"worker-{os.getpid()}-", suffix=".lock", dir=folder)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self.fd, self.path = fd, path
+
+    @staticmethod
+    def is_held(path: str) -> bool:
+        """True when some live process holds the lock at `path`."""
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        finally:
+            os.close(fd)
+        return False
+
+
+@dataclass
+class FinishedRun:
+    """What the leaderboard needs of a finished cell run."""
+
+    run_id: str
+    tags: dict[str, str]
+    metrics: dict[str, float]
+    end_time: int
+
+
+class Tracker:
+    """Thin typed facade over `MlflowClient`."""
+
+    def __init__(self, uri: str, *, lock_dir: Path | None = None) -> None:
+        from mlflow import MlflowClient
+
+        self.uri = uri
+        self.client = MlflowClient(tracking_uri=uri)
+        self._lock: WorkerLock | None = None
+        self._lock_dir = lock_dir
+
+    # -- experiments ------------------------------------------------------------------------------
+    def _artifact_location(self, name: str) -> str | None:
+        if self.uri.startswith("sqlite:///"):
+            db = Path(self.uri.removeprefix("sqlite:///"))
+            return (db.parent / "mlartifacts" / name).resolve().as_uri()
+        return None
+
+    def experiment_id(self, protocol: str, *, create: bool = True) -> str | None:
+        """The experiment of a protocol (created on first use unless `create` is False)."""
+        experiment = self.client.get_experiment_by_name(protocol)
+        if experiment is not None:
+            return experiment.experiment_id
+        if not create:
+            return None
+        try:
+            return self.client.create_experiment(protocol, artifact_location=self._artifact_location(protocol))
+        except Exception:  # noqa: BLE001 - another process created it first
+            experiment = self.client.get_experiment_by_name(protocol)
+            if experiment is None:
+                raise
+            return experiment.experiment_id
+
+    def _search(self, experiment_id: str, filter_string: str) -> Iterator[Any]:
+        token = None
+        while True:
+            page = self.client.search_runs(
+                [experiment_id], filter_string=filter_string, max_results=5000, page_token=token
+            )
+            yield from page
+            token = page.token
+            if not token:
+                return
+
+    # -- reading ----------------------------------------------------------------------------------
+    def finished_runs(self, protocol: str) -> list[FinishedRun]:
+        """FINISHED cell runs of a protocol, latest per run_key (a run_key is never counted twice)."""
+        experiment_id = self.experiment_id(protocol, create=False)
+        if experiment_id is None:
+            return []
+        latest: dict[str, FinishedRun] = {}
+        for run in self._search(experiment_id, "attributes.status = 'FINISHED' and tags.kind = 'cell'"):
+            key = run.data.tags.get("run_key")
+            entry = FinishedRun(run.info.run_id, dict(run.data.tags), dict(run.data.metrics), run.info.end_time or 0)
+            if key and (key not in latest or entry.end_time > latest[key].end_time):
+                latest[key] = entry
+        return list(latest.values())
+
+    def finished_keys(self, protocol: str) -> set[str]:
+        """run_keys that already have a FINISHED run."""
+        return {run.tags["run_key"] for run in self.finished_runs(protocol)}
+
+    # -- writing ----------------------------------------------------------------------------------
+    def _worker_tags(self) -> dict[str, str]:
+        if self._lock is None:
+            from benchmark.paths import cache_dir
+
+            self._lock = WorkerLock(self._lock_dir or cache_dir() / "locks")
+        return {"worker_host": socket.gethostname(), "worker_lock": self._lock.path, "heartbeat": str(_now_ms())}
+
+    def start_parent(self, protocol: str, tags: dict[str, str]) -> str:
+        """Open the parent run of a `benchmark run` invocation."""
+        experiment_id = self.experiment_id(protocol)
+        run = self.client.create_run(
+            experiment_id, tags={**tags, "kind": "sweep", **self._worker_tags()}, run_name=f"sweep {protocol}"
+        )
+        return run.info.run_id
+
+    def start_cell(self, spec: RunSpec, parent_id: str | None, *, label: str) -> str:
+        """Open a cell's run with its tags and resolved config as params."""
+        from mlflow.entities import Param
+
+        experiment_id = self.experiment_id(spec.protocol)
+        tags = {**spec.tags(), "label": label, "kind": "cell", **self._worker_tags()}
+        if parent_id:
+            tags["mlflow.parentRunId"] = parent_id
+        name = f"{label} {spec.dataset} seed{spec.seed}"
+        run = self.client.create_run(experiment_id, tags=tags, run_name=name)
+        params = [Param("preset", spec.preset)]
+        params += [Param(f"method.{k}", _param(v)) for k, v in sorted(spec.method_config.items())]
+        params += [Param(f"train.{k}", _param(v)) for k, v in sorted(spec.train_config.items())]
+        params += [Param(f"override.{k}", str(v)) for k, v in spec.overrides]
+        self.client.log_batch(run.info.run_id, params=params)
+        return run.info.run_id
+
+    def log_epoch(self, run_id: str, epoch: int, values: dict[str, float]) -> None:
+        """Per-epoch metrics (step = epoch) plus a heartbeat tag."""
+        from mlflow.entities import Metric, RunTag
+
+        now = _now_ms()
+        metrics = [Metric(k, float(v), now, epoch) for k, v in values.items()]
+        self.client.log_batch(run_id, metrics=metrics, tags=[RunTag("heartbeat", str(now))])
+
+    def log_results(self, run_id: str, metrics: dict[str, float], tags: dict[str, str]) -> None:
+        """Final metrics and extra tags of a cell."""
+        from mlflow.entities import Metric, RunTag
+
+        now = _now_ms()
+        self.client.log_batch(
+            run_id,
+            metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
+            tags=[RunTag(k, str(v)[:5000]) for k, v in tags.items()],
+        )
+
+    def log_artifacts(self, run_id: str, folder: Path) -> None:
+        """Upload every file of `folder` as the run's artifacts."""
+        self.client.log_artifacts(run_id, str(folder))
+
+    def finish(self, run_id: str) -> None:
+        """Mark a run FINISHED (only after everything is logged)."""
+        self.client.set_terminated(run_id, "FINISHED")
+
+    def fail(self, run_id: str, reason: str, status: str = "FAILED") -> None:
+        """Mark a run FAILED (or KILLED) with the reason as a tag."""
+        try:
+            self.client.set_tag(run_id, "failure_reason", reason[:5000])
+        finally:
+            self.client.set_terminated(run_id, status)
+
+    def mark_stale(self, protocol: str, *, stale_after_s: float = STALE_HEARTBEAT_S) -> int:
+        """Mark RUNNING runs whose worker is gone as KILLED; return how many."""
+        experiment_id = self.experiment_id(protocol, create=False)
+        if experiment_id is None:
+            return 0
+        host, now, count = socket.gethostname(), _now_ms(), 0
+        for run in self._search(experiment_id, "attributes.status = 'RUNNING'"):
+            tags = run.data.tags
+            if tags.get("worker_host") == host:
+                stale = not WorkerLock.is_held(tags.get("worker_lock", ""))
+            else:
+                stale = now - int(tags.get("heartbeat", "0")) > stale_after_s * 1000
+            if stale:
+                self.fail(run.info.run_id, "worker died (killed or crashed) before the run finished", "KILLED")
+                count += 1
+        if count:
+            log.warning("marked %d stale run(s) of %s as KILLED", count, protocol)
+        return count
+
+
+def _param(value: Any) -> str:
+    return json.dumps(value) if isinstance(value, (list, tuple, dict)) else str(value)
+
+
+def check_tracking_uri(uri: str) -> None:
+    """Fail fast (UsageError) when the tracking store cannot be reached."""
+    if uri.startswith(("http://", "https://")):
+        import urllib.error
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=5):
+                pass
+        except (urllib.error.URLError, OSError) as exc:
+            raise UsageError(f"tracking server unreachable: {uri} ({getattr(exc, 'reason', exc)})") from None
+    elif uri.startswith("sqlite:///"):
+        folder = Path(uri.removeprefix("sqlite:///")).parent
+        if not folder.is_dir():
+            raise UsageError(f"tracking store folder not found: {folder}")
+    elif uri.startswith(("file:", "./", "/")) or "://" not in uri:
+        raise UsageError(
+            f"tracking URI {uri!r}: use sqlite:///PATH or an http(s) MLflow server (the file store is not supported)"
+        )

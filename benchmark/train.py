@@ -1,0 +1,176 @@
+"""The one training loop every method shares (SGD + Dassl's schedule), in the spirit of minGPT.
+
+Methods supply `forward(batch) -> logits` and `loss`; the loop owns the optimizer, the schedule,
+the data order, the augmentation view of each epoch, the NaN guard and per-epoch metrics.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, Protocol
+
+from benchmark.errors import RunFailure
+
+if TYPE_CHECKING:
+    from torch import Tensor, nn
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings (Dassl `OPTIM` plus the few loop options the references use).
+
+    Attributes:
+        epochs: MAX_EPOCH.
+        batch_size: train batch size; `drop_last` when the set has at least one full batch.
+        lr: base learning rate of SGD.
+        momentum: SGD momentum (Dassl default 0.9).
+        weight_decay: applied to every optimised tensor (Dassl default 5e-4).
+        warmup_epochs: epochs at the constant `warmup_lr` before the cosine starts.
+        warmup_lr: Dassl WARMUP_CONS_LR.
+        aug_views: 0 draws a fresh augmented view of each image every epoch (view = epoch);
+            k > 0 cycles through k fixed views (view = epoch mod k), which bounds the feature cache.
+        selection: "last" evaluates the last epoch; "best_test" keeps the epoch with the best
+            accuracy on the training label space's *test* split (BiMoRS's reference: leakage).
+        eval_batch_size: test batch size.
+        precision: "fp32", or "amp" (bfloat16 autocast on CUDA).
+    """
+
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 0.002
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    warmup_epochs: int = 1
+    warmup_lr: float = 1e-5
+    aug_views: int = 0
+    selection: Literal["last", "best_test"] = "last"
+    eval_batch_size: int = 100
+    precision: Literal["fp32", "amp"] = "fp32"
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "eval_batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.lr <= 0 or self.warmup_lr < 0 or self.aug_views < 0 or self.warmup_epochs < 0:
+            raise ValueError("lr must be > 0; warmup_lr, warmup_epochs and aug_views >= 0")
+
+
+def dassl_lr(cfg: TrainConfig, epoch: int) -> float:
+    """Learning rate used during `epoch` (0-based) under Dassl's constant warm-up + cosine.
+
+    Dassl wraps `CosineAnnealingLR(T_max=epochs)` in `ConstantWarmupScheduler` and steps once per
+    epoch: epochs before `warmup_epochs` run at `warmup_lr`, then the cosine restarts from its first
+    value, so it is shifted by the warm-up and never reaches zero (METHODS.md section 8).
+    """
+    if epoch < cfg.warmup_epochs:
+        return cfg.warmup_lr
+    t = epoch - cfg.warmup_epochs
+    return cfg.lr * (1 + math.cos(math.pi * t / cfg.epochs)) / 2
+
+
+def view_for_epoch(cfg: TrainConfig, epoch: int) -> int:
+    """Index of the augmented view every image shows in `epoch`."""
+    return epoch % cfg.aug_views if cfg.aug_views else epoch
+
+
+class BatchSource(Protocol):
+    """What the loop needs from the data pipeline."""
+
+    def __len__(self) -> int: ...
+
+    def batch(self, indices: Sequence[int], view: int): ...
+
+    def prepare(self, views: Sequence[int]) -> None: ...
+
+
+@dataclass
+class EpochLog:
+    """Per-epoch training metrics (logged to the tracker with step = epoch)."""
+
+    epoch: int
+    train_loss: float
+    train_acc: float
+    lr: float
+    seconds: float
+
+
+def steps_per_epoch(n_items: int, batch_size: int) -> int:
+    """Dassl's RandomSampler with drop_last = (n >= batch)."""
+    return n_items // batch_size if n_items >= batch_size else 1
+
+
+def fit(
+    method: nn.Module,
+    source: BatchSource,
+    cfg: TrainConfig,
+    *,
+    seed: int,
+    on_epoch: Callable[[EpochLog], None] | None = None,
+    progress: bool = False,
+) -> list[EpochLog]:
+    """Train `method`'s trainable parameters on `source`.
+
+    Raises:
+        RunFailure: when the loss is not finite (the reference's `model_backward_and_update`
+            check), naming the epoch and step.
+    """
+    import torch
+    from tqdm import tqdm
+
+    params = [p for p in method.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError(f"{type(method).__name__} has no trainable parameters")
+    optimizer = torch.optim.SGD(
+        params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, dampening=0, nesterov=False
+    )
+    n_items = len(source)
+    steps = steps_per_epoch(n_items, cfg.batch_size)
+    generator = torch.Generator().manual_seed(seed)
+    source.prepare(sorted({view_for_epoch(cfg, e) for e in range(cfg.epochs)}))
+    history: list[EpochLog] = []
+    method.train()
+    for epoch in range(cfg.epochs):
+        start = time.perf_counter()
+        lr = dassl_lr(cfg, epoch)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        order = torch.randperm(n_items, generator=generator).tolist()
+        view = view_for_epoch(cfg, epoch)
+        total_loss, correct, seen = 0.0, 0, 0
+        bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=not progress)
+        for step in bar:
+            batch = source.batch(order[step * cfg.batch_size : (step + 1) * cfg.batch_size], view)
+            loss, logits = _step(method, optimizer, batch, cfg)
+            if not math.isfinite(loss):
+                raise RunFailure(f"non-finite loss ({loss}) at epoch {epoch + 1}, step {step + 1}")
+            total_loss += loss * len(batch.labels)
+            correct += int((logits.argmax(dim=-1) == batch.labels).sum())
+            seen += len(batch.labels)
+        entry = EpochLog(epoch, total_loss / seen, 100.0 * correct / seen, lr, time.perf_counter() - start)
+        history.append(entry)
+        log.debug("epoch %d: loss %.4f acc %.1f lr %.2e", epoch + 1, entry.train_loss, entry.train_acc, lr)
+        if on_epoch is not None:
+            on_epoch(entry)
+    method.eval()
+    return history
+
+
+def _step(method: nn.Module, optimizer, batch, cfg: TrainConfig) -> tuple[float, Tensor]:
+    import torch
+
+    device = next(iter(method.parameters())).device
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "amp"):
+        logits = method(batch)
+        loss = method.loss(logits, batch.labels)
+    value = float(loss.detach())
+    if math.isfinite(value):
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return value, logits.detach()

@@ -1,0 +1,11 @@
+"""Built-in methods, one file each. Adding a method: a new file plus one line here.
+
+The table maps registry names to modules; a module registers its class with
+`@METHODS.register(name)` when imported, which happens only when the method is used, so listing
+methods does not import torch.
+"""
+
+BUILTIN = {
+    "zeroshot": "methods.zeroshot",
+    "coop": "methods.coop",
+}

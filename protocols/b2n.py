@@ -1,0 +1,60 @@
+"""Base-to-novel generalisation (CoCoOp, Zhou et al. CVPR 2022, Sec. 4.1).
+
+Each dataset's classes are split in label order: base = the first ceil(n/2) labels, new = the rest
+(CoOp `datasets/oxford_pets.py::subsample_classes`). A method trains on 16 shots of the base classes
+(shots drawn over all classes first, as Dassl does, then filtered) and is evaluated on the base and
+on the new classes of the test split, each in its own label space. HM is derived in the leaderboard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from benchmark.data.fewshot import dassl_few_shot, split_base_new
+from benchmark.protocol import CellOutput, CellPlan, Protocol, fit_on
+from benchmark.registry import PROTOCOLS
+from benchmark.specs import RunSpec
+
+
+class BaseToNew(Protocol):
+    """Train on base classes, test on base and on new classes."""
+
+    name = "b2n"
+    title = "base-to-novel"
+
+    def plan(self, datasets: Sequence[str] | None, profile) -> list[CellPlan]:
+        """One cell per dataset."""
+        return [CellPlan(name) for name in (datasets or profile.protocols.b2n)]
+
+    def describe(self, spec: RunSpec, open_dataset) -> dict[str, Any]:
+        """Base and new class names in label order."""
+        base, new = split_base_new(open_dataset(spec.dataset).classnames)
+        return {"base_classes": list(base.classnames), "new_classes": list(new.classnames)}
+
+    def run(self, spec: RunSpec, ctx) -> CellOutput:
+        """Train on base (unless zero-shot), then evaluate base and new."""
+        from benchmark.evaluate import evaluate
+
+        out = CellOutput()
+        dataset = ctx.dataset(spec.dataset)
+        base, new = split_base_new(dataset.classnames)
+        method = ctx.build_method(spec, base.classnames)
+        batch = ctx.train_config(spec).eval_batch_size
+        transfer_state = None
+        if type(method).requirements.trainable:
+            out.few_shot = dassl_few_shot(dataset.split, spec.shots, spec.seed)
+            if out.few_shot.short_classes:
+                out.tags["short_classes"] = ",".join(out.few_shot.short_classes)
+            train_items = base.select(out.few_shot.train)
+            transfer_state = fit_on(spec, ctx, method, dataset, train_items, selection_subset=base, out=out)
+        for subset in (base, new):
+            if subset is new and transfer_state is not None:
+                method.load_learned_state(transfer_state)
+            method.set_classnames(subset.classnames)
+            bank = ctx.bank(dataset, subset.select(dataset.split.test), method)
+            out.add(dataset.name, subset.name, evaluate(method, bank, subset.classnames, batch_size=batch))
+        return out
+
+
+PROTOCOLS.register("b2n")(BaseToNew())

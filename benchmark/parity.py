@@ -117,7 +117,17 @@ def _our_name(method, reference_name: str) -> str:
     return reference_name.removeprefix("prompt_learner.")
 
 
-def _set_parameters(method, fixture: dict[str, Any]) -> list[Check]:
+def _expected_dtype(entry: dict[str, Any], expected: dict[str, Any]) -> str:
+    """A parameter's dtype in one case: a variant that changes it (BiMoRS fp32_cross_attn) records its
+    gradient, or gradient probe, in that dtype; otherwise the plan's reference dtype."""
+    grad = expected.get("grads", {}).get(entry["name"])
+    if grad is not None:
+        return str(grad.dtype).removeprefix("torch.")
+    probe = expected.get("grad_probes", {}).get(entry["name"])
+    return probe["dtype"] if probe is not None else entry["ref_dtype"]
+
+
+def _set_parameters(method, fixture: dict[str, Any], expected: dict[str, Any]) -> list[Check]:
     """Fill every `param_plan` tensor; check our own ctx_init initialisation against the stored value."""
     ours = dict(method.named_parameters())
     checks = []
@@ -136,8 +146,9 @@ def _set_parameters(method, fixture: dict[str, Any]) -> list[Check]:
             checks.append(Check(f"init {entry['name']}", scaled_error(param.float(), value), DEFAULT_BOUND))
         with torch.no_grad():
             param.copy_(value.to(param.dtype))
-        if str(param.dtype).removeprefix("torch.") != entry["ref_dtype"]:
-            checks.append(Check(f"dtype {entry['name']}", math.inf, 0.0, f"{param.dtype} != {entry['ref_dtype']}"))
+        dtype = _expected_dtype(entry, expected)
+        if str(param.dtype).removeprefix("torch.") != dtype:
+            checks.append(Check(f"dtype {entry['name']}", math.inf, 0.0, f"{param.dtype} != {dtype}"))
     return checks
 
 
@@ -220,7 +231,7 @@ def run_fixture(path: Path) -> Iterator[tuple[str, list[Check]]]:
         method = method_cls(clip, cfg, fixture["classnames"])
         bounds = {"logits": DEFAULT_BOUND, "loss": DEFAULT_BOUND, "grad": DEFAULT_BOUND}
         bounds.update(BOUNDS.get((fixture["method"], variant), {}))
-        checks = _prompt_checks(method, fixture) + _set_parameters(method, fixture)
+        checks = _prompt_checks(method, fixture) + _set_parameters(method, fixture, expected)
         checks += _compare(method, fixture, expected, bounds)
         name = f"{Path(path).name}" + (f" [{variant}]" if variant else " [faithful]")
         yield name, checks

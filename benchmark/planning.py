@@ -157,10 +157,9 @@ def build_plan(request: SweepRequest) -> Plan:
     if unused:
         key = sorted(unused)[0]
         raise UsageError(f"override {key!r} does not apply to any selected method or training config")
-    if "*" in request.presets and not any(
-        request.presets["*"] in METHODS.get(n).presets for n in methods
-    ):
-        raise UsageError(f"no selected method has a preset named {request.presets['*']!r}")
+    if "*" in request.presets and not any(request.presets["*"] in METHODS.get(n).presets for n in methods):
+        known = {p for n in methods for p in METHODS.get(n).presets}
+        raise UsageError(unknown_name_message("preset", request.presets["*"], known))
 
     data_root = profile.data_root(request.data_root)
     datasets = {name: open_dataset(profile.dataset(name), data_root) for name in names}

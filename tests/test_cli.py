@@ -1,0 +1,66 @@
+import json
+
+import pytest
+
+from benchmark.cli import main
+
+BAD_INPUTS = [
+    (["run", "--methods", "cop", "--dry-run"], "unknown method 'cop'; did you mean 'coop'"),
+    (["run", "--protocol", "b2m", "--dry-run"], "unknown protocol 'b2m'"),
+    (["run", "--datasets", "patternet", "--dry-run"], "unknown world dataset 'patternet'"),
+    (["run", "--methods", "coop", "--set", "n_cxt=4", "--dry-run"], "n_cxt"),
+    (["run", "--methods", "coop", "--set", "n_ctx=four", "--dry-run"], "n_ctx='four': expected int"),
+    (["run", "--set", "nonsense", "--dry-run"], "--set expects key=value"),
+    (["run", "--seeds", "1,x", "--dry-run"], "--seeds expects comma-separated integers"),
+    (["run", "--shots", "0", "--dry-run"], "shots must be a positive integer"),
+    (["run", "--profile", "papr", "--dry-run"], "unknown profile 'papr'"),
+    (["run", "--methods", "coop", "--preset", "paprr", "--dry-run"], "unknown preset 'paprr'; did you mean 'paper'"),
+    (["run", "--methods", "coop", "--set", "csc=true", "--dry-run"], "class-specific context"),
+    (["run", "--executor", "slurm"], "unknown executor 'slurm'"),
+    (["run", "--bogus-flag"], "unrecognized arguments"),
+    (["run", "--tracking-uri", "./mlruns"], "file store is not supported"),
+    (["parity", "/nonexistent/fixture.pt"], "parity fixture not found"),
+]
+
+
+@pytest.mark.parametrize("argv, message", BAD_INPUTS)
+def test_bad_input_is_one_line_and_exit_2(argv, message, isolated, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_list_prints_every_kind(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for word in ("coop", "zeroshot", "b2n", "base2new", "patternnetv2"):
+        assert word in out
+
+
+def test_dry_run_prints_cells_with_class_lists(world_env, capsys):
+    assert main(["run", "--methods", "coop,zeroshot", "--protocol", "base2new", "--seeds", "1,2", "--dry-run"]) == 0
+    cells = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(cells) == 2 * 4 * 2
+    for cell in cells:
+        for key in ("method", "protocol", "dataset", "seed", "shots", "run_key", "base_classes", "new_classes"):
+            assert key in cell
+        assert cell["protocol"] == "b2n" and cell["shots"] == 16
+    from benchmark.world import WORLD_DATASETS
+
+    first = next(c for c in cells if c["dataset"] == "patternnet")
+    names = list(WORLD_DATASETS["patternnet"].classnames)
+    half = (len(names) + 1) // 2
+    assert first["base_classes"] == names[:half] and first["new_classes"] == names[half:]
+    assert len({c["run_key"] for c in cells}) == len(cells)
+    assert not (world_env / "mlflow.db").exists()
+
+
+def test_overrides_are_typed_and_scoped(world_env, capsys):
+    argv = ["run", "--methods", "coop,zeroshot", "--datasets", "rsicd", "--seeds", "1", "--dry-run",
+            "--set", "coop.n_ctx=4", "--set", "train.epochs=3"]
+    assert main(argv) == 0
+    cells = {c["method"]: c for c in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert cells["coop"]["method_config"]["n_ctx"] == 4 and cells["coop"]["train_config"]["epochs"] == 3
+    assert cells["coop"]["label"].startswith("coop[world+")
+    assert cells["zeroshot"]["label"] == "zeroshot"  # training settings do not apply to zero-shot

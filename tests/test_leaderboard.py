@@ -1,0 +1,81 @@
+import pandas as pd
+import pytest
+
+from benchmark.leaderboard import b2n_table, harmonic_mean, long_rows, transfer_table, write_atomic
+from benchmark.specs import LONG_COLUMNS, Result
+from benchmark.tracking import FinishedRun
+
+
+def b2n_run(method, dataset, seed, base, new, key=None):
+    tags = {
+        "run_key": key or f"{method}-{dataset}-{seed}", "method": method, "label": method, "protocol": "b2n",
+        "dataset": dataset, "seed": str(seed), "shots": "16", "backbone": "world",
+    }
+    return FinishedRun(f"id-{method}-{dataset}-{seed}", tags, {"acc_base": base, "acc_new": new, "lr": 1.0}, 0)
+
+
+RUNS = [
+    b2n_run("m", "A", 1, 80, 60), b2n_run("m", "A", 2, 82, 62), b2n_run("m", "A", 3, 84, 58),
+    b2n_run("m", "B", 1, 70, 50), b2n_run("m", "B", 2, 70, 52), b2n_run("m", "B", 3, 70, 54),
+]
+
+
+def test_long_rows_have_the_documented_schema():
+    long = long_rows(RUNS)
+    assert tuple(long.columns) == LONG_COLUMNS
+    assert len(long) == 12 and set(long.subset) == {"base", "new"}
+
+
+def test_b2n_arithmetic_on_hand_made_rows():
+    table = b2n_table(long_rows(RUNS), ["A", "B"]).set_index("dataset")
+    a = table.loc["A"]
+    assert (a.n_seeds, a.base_mean, a.new_mean) == (3, 82.0, 60.0)
+    assert a.base_std == pytest.approx(1.63, abs=0.005)  # population std: sqrt(8/3)
+    assert a.hm == pytest.approx(2 * 82 * 60 / 142, abs=0.005)
+    b = table.loc["B"]
+    assert (b.base_mean, b.base_std, b.new_mean) == (70.0, 0.0, 52.0)
+    avg = table.loc["average"]
+    # HM of the averaged base and new, not the mean of per-dataset HMs (the papers' convention)
+    assert (avg.base_mean, avg.new_mean) == (76.0, 56.0)
+    assert avg.hm == pytest.approx(2 * 76 * 56 / 132, abs=0.005)
+    assert avg.base_std == pytest.approx(0.82, abs=0.005)  # std over seeds of per-seed dataset averages
+
+
+def test_average_row_uses_only_seeds_every_dataset_has():
+    runs = [*RUNS, b2n_run("m", "A", 4, 100, 100)]
+    avg = b2n_table(long_rows(runs)).set_index("dataset").loc["average"]
+    assert avg.n_seeds == 3 and avg.base_mean == 76.0
+
+
+def test_hm_known_values():
+    # METHODS.md 6.3: CoOp 82.69/63.22 -> 71.66, CoCoOp 80.47/71.69 -> 75.83, MaPLe 82.28/75.14 -> 78.55
+    assert round(harmonic_mean(82.69, 63.22), 2) == 71.66
+    assert round(harmonic_mean(80.47, 71.69), 2) == 75.83
+    assert round(harmonic_mean(82.28, 75.14), 2) == 78.55
+
+
+def test_transfer_table_averages_targets_not_the_source():
+    runs = []
+    for seed, (src, t1, t2) in enumerate([(90, 40, 60), (92, 44, 62)], start=1):
+        tags = {"run_key": f"k{seed}", "method": "m", "label": "m", "protocol": "xd", "dataset": "S",
+                "seed": str(seed), "shots": "16", "backbone": "world"}
+        metrics = {"acc_all": src, "acc_all/T1": t1, "acc_all/T2": t2}
+        runs.append(FinishedRun(f"r{seed}", tags, metrics, 0))
+    table = transfer_table(long_rows(runs), ["T1", "T2"]).set_index("target")
+    assert list(table.index) == ["S", "T1", "T2", "average"]
+    assert table.loc["S"].acc_mean == 91.0 and table.loc["T1"].acc_std == 2.0
+    assert table.loc["average"].acc_mean == pytest.approx((50 + 53) / 2)
+
+
+def test_metric_keys_round_trip():
+    for result, train in [(Result("A", "base", "acc", 1.5), "A"), (Result("T", "all", "acc", 2.0), "S")]:
+        assert Result.from_metric_key(result.metric_key(train), result.value, train) == result
+    assert Result.from_metric_key("train_loss", 1.0, "A") is None
+
+
+def test_write_atomic_replaces_the_file(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text("old")
+    write_atomic(pd.DataFrame({"a": [1]}), path)
+    assert path.read_text().splitlines() == ["a", "1"]
+    assert [p.name for p in tmp_path.iterdir()] == ["x.csv"]

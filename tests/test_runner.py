@@ -1,0 +1,72 @@
+"""End-to-end: a small sweep on the world, logged to MLflow, resumed, leaderboard rebuilt."""
+
+import pandas as pd
+import pytest
+
+from benchmark.cli import main
+
+SMALL = ["run", "--methods", "coop,zeroshot", "--datasets", "mlrsnet", "--seeds", "1", "--set", "epochs=2", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def finished_sweep(world_cache, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("sweep")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(folder)
+        mp.setenv("BENCHMARK_CACHE", str(world_cache))
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        assert main(SMALL) == 0
+        yield folder
+
+
+def test_sweep_logs_runs_with_tags_and_writes_leaderboards(finished_sweep):
+    from mlflow import MlflowClient
+
+    board = pd.read_csv(finished_sweep / "results" / "leaderboard_b2n.csv")
+    assert list(board.columns) == ["method", "dataset", "n_seeds", "base_mean", "base_std", "new_mean", "new_std", "hm"]
+    assert len(board) == 2 and set(board.dataset) == {"mlrsnet"}
+    assert board.method.str.startswith("coop[world+").sum() == 1 and (board.method == "zeroshot").sum() == 1
+    runs_csv = pd.read_csv(finished_sweep / "results" / "runs_b2n.csv")
+    assert len(runs_csv) == 4 and set(runs_csv.subset) == {"base", "new"}
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{finished_sweep / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("b2n")
+    cells = client.search_runs([experiment.experiment_id], "tags.kind = 'cell'")
+    assert len(cells) == 2
+    for run in cells:
+        assert run.info.status == "FINISHED"
+        for tag in ("method", "protocol", "dataset", "seed", "shots", "backbone", "profile", "run_key"):
+            assert run.data.tags[tag]
+        assert "mlflow.parentRunId" in run.data.tags
+        assert {"acc_base", "acc_new"} <= set(run.data.metrics)
+        artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert "config.json" in artifacts
+        if run.data.tags["method"] == "coop":
+            assert "prompt_params.pt" in artifacts
+            history = client.get_metric_history(run.info.run_id, "train_loss")
+            assert [m.step for m in history] == [0, 1]
+            assert run.data.params["method.n_ctx"] == "16"
+
+
+def test_second_invocation_skips_every_cell(finished_sweep, capsys):
+    capsys.readouterr()
+    before = (finished_sweep / "results" / "leaderboard_b2n.csv").read_text()
+    assert main(SMALL) == 0
+    assert "0 cell(s) run, 2 skipped" in capsys.readouterr().out
+    assert (finished_sweep / "results" / "leaderboard_b2n.csv").read_text() == before
+
+
+def test_leaderboard_command_rebuilds_from_mlflow_alone(finished_sweep):
+    path = finished_sweep / "results" / "leaderboard_b2n.csv"
+    before = path.read_text()
+    path.unlink()
+    assert main(["leaderboard"]) == 0
+    assert path.read_text() == before
+
+
+def test_force_reruns_and_the_leaderboard_counts_the_run_key_once(finished_sweep, capsys):
+    argv = ["run", "--methods", "zeroshot", "--datasets", "mlrsnet", "--seeds", "1", "--quiet", "--force"]
+    assert main(argv) == 0
+    assert "1 cell(s) run" in capsys.readouterr().out
+    runs_csv = pd.read_csv(finished_sweep / "results" / "runs_b2n.csv")
+    assert len(runs_csv) == 4 and runs_csv.run_key.nunique() == 2

@@ -78,11 +78,21 @@ def _add_run(sub) -> None:
     p.add_argument("--shots", default="16", help="training images per class (default 16)")
     p.add_argument("--profile", default="world", help="world (default) or paper")
     p.add_argument("--backbone", default=None, help="world | random-tiny[:SEED] | MODEL[:PRETRAINED or FILE]")
-    p.add_argument("--preset", action="append", default=[], help="PRESET for every method that has it, or METHOD=PRESET")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="typed override of a method or train config field (coop.n_ctx=4, train.epochs=5)")
+    p.add_argument(
+        "--preset", action="append", default=[], help="PRESET for every method that has it, or METHOD=PRESET"
+    )
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="typed override of a method or train config field (coop.n_ctx=4, train.epochs=5)",
+    )
     p.add_argument("--data-root", default=None, help="dataset root for the paper profile (or BENCHMARK_DATA)")
-    p.add_argument("--tracking-uri", default=None, help="MLflow store (default: MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")
+    p.add_argument(
+        "--tracking-uri", default=None, help="MLflow store (default: MLFLOW_TRACKING_URI or sqlite:///mlflow.db)"
+    )
     p.add_argument("--results-dir", default=None, help="where leaderboards go (default: ./results)")
     p.add_argument("--executor", default="serial", help="serial (default)")
     p.add_argument("--workers", default="1", help="worker processes for parallel executors")
@@ -181,8 +191,7 @@ def cmd_leaderboard(args) -> int:
     for protocol in protocols:
         if not args.protocol and tracker.experiment_id(protocol, create=False) is None:
             continue
-        order = list(profile.protocols.b2n) if protocol == "b2n" else []
-        print(rebuild(tracker, protocol, out, profile=profile.name, order=order))
+        print(rebuild(tracker, protocol, out, profile=profile.name, order=profile.leaderboard_order(protocol)))
         written += 1
     if not written:
         print("no runs found in", uri)
@@ -239,8 +248,18 @@ def cmd_ui(args) -> int:
     from benchmark.paths import default_tracking_uri
 
     uri = args.tracking_uri or default_tracking_uri()
-    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", args.host,
-               "--port", str(_int(args.port, "--port"))]
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "ui",
+        "--backend-store-uri",
+        uri,
+        "--host",
+        args.host,
+        "--port",
+        str(_int(args.port, "--port")),
+    ]
     print(f"MLflow UI on http://{args.host}:{args.port} for {uri} (Ctrl-C to stop)")
     return subprocess.call(command, env=os.environ.copy())
 
@@ -268,7 +287,8 @@ def cmd_parity(args) -> int:
             for check in checks:
                 if args.verbose or not check.ok:
                     note = f" ({check.note})" if check.note else ""
-                    print(f"    {'ok ' if check.ok else 'BAD'} {check.name:<70} {check.error:.2e} <= {check.bound:.0e}{note}")
+                    flag = "ok " if check.ok else "BAD"
+                    print(f"    {flag} {check.name:<70} {check.error:.2e} <= {check.bound:.0e}{note}")
             worst = max((c for c in checks if c.bound > 0), key=lambda c: c.error / c.bound, default=None)
             if worst is not None and not args.verbose:
                 print(f"    worst: {worst.name} {worst.error:.2e} (bound {worst.bound:.0e})")

@@ -121,9 +121,7 @@ def split_overrides(
         elif key in train_keys:
             train_over[key] = value
         else:
-            raise UsageError(
-                unknown_name_message("override key", key, sorted(method_keys | train_keys))
-            )
+            raise UsageError(unknown_name_message("override key", key, sorted(method_keys | train_keys)))
     return method_over, train_over
 
 

@@ -24,8 +24,8 @@ from benchmark.data.transforms import TransformSpec
 from benchmark.features import FeatureCache
 from benchmark.profiles import Profile
 from benchmark.registry import METHODS
-from benchmark.speed import FAST, FastPath
 from benchmark.specs import RunSpec
+from benchmark.speed import FAST, FastPath
 from benchmark.train import EpochLog, TrainConfig
 
 log = logging.getLogger(__name__)

@@ -80,9 +80,7 @@ class FeatureCache:
                 found[(digest, view)] = (pooled_arr, tokens_arr)
         return found
 
-    def put(
-        self, space: str, entries: Iterable[tuple[str, int, np.ndarray, np.ndarray | None]]
-    ) -> None:
+    def put(self, space: str, entries: Iterable[tuple[str, int, np.ndarray, np.ndarray | None]]) -> None:
         """Store (digest, view, pooled [D], tokens [N, W] or None) entries."""
         rows = [
             (

@@ -116,9 +116,11 @@ def transfer_table(long: pd.DataFrame, target_order: Iterable[str] = ()) -> pd.D
             rows.append(_transfer_row(method, source, target, values))
         others = [t for t in targets if t != source]
         if others:
-            wide = group[group.eval_dataset.isin(others)].pivot_table(
-                index="seed", columns="eval_dataset", values="value"
-            ).dropna()
+            wide = (
+                group[group.eval_dataset.isin(others)]
+                .pivot_table(index="seed", columns="eval_dataset", values="value")
+                .dropna()
+            )
             if len(wide):
                 rows.append(_transfer_row(method, source, AVERAGE, wide.mean(axis=1).to_numpy()))
     return pd.DataFrame(rows, columns=list(TRANSFER_COLUMNS))

@@ -73,7 +73,7 @@ def build_clip(manifest: list[dict[str, Any]]):
 
 
 def scaled_error(got: Tensor, expected: Tensor) -> float:
-    """max |got - expected| / max |expected| in float64."""
+    """Max |got - expected| / max |expected| in float64."""
     got, expected = got.detach().double(), expected.detach().double()
     if got.shape != expected.shape:
         return math.inf
@@ -118,8 +118,11 @@ def _our_name(method, reference_name: str) -> str:
 
 
 def _expected_dtype(entry: dict[str, Any], expected: dict[str, Any]) -> str:
-    """A parameter's dtype in one case: a variant that changes it (BiMoRS fp32_cross_attn) records its
-    gradient, or gradient probe, in that dtype; otherwise the plan's reference dtype."""
+    """A parameter's dtype in one case (fixture or variant).
+
+    A variant that changes it (BiMoRS fp32_cross_attn) records its gradient, or gradient probe, in that
+    dtype; otherwise the plan's reference dtype applies.
+    """
     grad = expected.get("grads", {}).get(entry["name"])
     if grad is not None:
         return str(grad.dtype).removeprefix("torch.")

@@ -95,8 +95,9 @@ def _resolve_method(
     for key, value in overrides.items():
         scope, dot, rest = key.partition(".")
         if dot and scope in ("method", "train"):
-            fields, bucket, short = (method_fields, method_over, rest) if scope == "method" else (
-                train_fields, train_over, rest)
+            fields, bucket, short = (
+                (method_fields, method_over, rest) if scope == "method" else (train_fields, train_over, rest)
+            )
             if short not in fields:
                 if scoped:
                     raise UsageError(unknown_name_message(f"{name} {scope} config key", short, fields))
@@ -168,9 +169,7 @@ def build_plan(request: SweepRequest) -> Plan:
     for name in methods:
         preset, method_cfg, train_cfg, applied = resolved[name]
         cls = METHODS.get(name)
-        captions = (
-            f"{profile.captioner}/{profile.caption_encoder}" if cls.requirements.captions else ""
-        )
+        captions = f"{profile.captioner}/{profile.caption_encoder}" if cls.requirements.captions else ""
         for cell in cells:
             used = (cell.dataset, *cell.targets)
             for seed in request.seeds:
@@ -216,4 +215,3 @@ def describe(plan: Plan, spec: RunSpec) -> dict[str, Any]:
     info["method_config"] = spec.method_config
     info["train_config"] = spec.train_config
     return info
-

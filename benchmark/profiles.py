@@ -39,6 +39,11 @@ class Profile:
     captioner: str
     caption_encoder: str
 
+    def leaderboard_order(self, protocol: str) -> tuple[str, ...]:
+        """Dataset order of a protocol's leaderboard rows (b2n datasets, or the targets)."""
+        p = self.protocols
+        return {"b2n": p.b2n, "xd": p.xd_targets, "dg": p.dg_targets}.get(protocol, ())
+
     def dataset(self, name: str) -> DatasetSpec:
         """The spec of dataset `name` (UsageError with suggestions when unknown)."""
         if name not in self.datasets:

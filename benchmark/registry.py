@@ -38,9 +38,7 @@ class Registry(Generic[T]):
             (`name = "package.module"` or `name = "package.module:Object"`).
     """
 
-    def __init__(
-        self, kind: str, builtin: dict[str, str] | None = None, entry_point_group: str | None = None
-    ) -> None:
+    def __init__(self, kind: str, builtin: dict[str, str] | None = None, entry_point_group: str | None = None) -> None:
         self.kind = kind
         self._builtin = dict(builtin or {})
         self._group = entry_point_group
@@ -71,9 +69,7 @@ class Registry(Generic[T]):
             if self._group:
                 for ep in entry_points(group=self._group):
                     if ep.name in self._builtin:
-                        raise KeyError(
-                            f"{self.kind} {ep.name!r} from entry point {ep.value!r} clashes with a built-in"
-                        )
+                        raise KeyError(f"{self.kind} {ep.name!r} from entry point {ep.value!r} clashes with a built-in")
                     self._external[ep.name] = ep.value.split(":")[0]
         return self._external
 

@@ -112,6 +112,11 @@ def run_sweep(request: SweepRequest, options: RunOptions) -> SweepOutcome:
             tracker.fail(parent, f"{failed} cell(s) failed")
         else:
             tracker.finish(parent)
-    order = [*plan.profile.protocols.b2n] if protocol == "b2n" else []
-    outcome.leaderboard = rebuild(tracker, protocol, options.results_dir, profile=plan.profile.name, order=order)
+    outcome.leaderboard = rebuild(
+        tracker,
+        protocol,
+        options.results_dir,
+        profile=plan.profile.name,
+        order=plan.profile.leaderboard_order(protocol),
+    )
     return outcome

@@ -1,5 +1,7 @@
-"""MLflow as the system of record: one experiment per protocol, a parent run per invocation, a child
-run per cell with tags, params, final metrics, per-epoch curves and artifacts.
+"""MLflow as the system of record.
+
+One experiment per protocol, a parent run per invocation, a child run per cell with tags, params, final
+metrics, per-epoch curves and artifacts.
 
 Everything goes through `MlflowClient` with explicit run ids (no fluent global state), so workers
 can log concurrently to a tracking server. A cell's run is FINISHED only after its metrics and

@@ -84,9 +84,11 @@ class BatchSource(Protocol):
 
     def __len__(self) -> int: ...
 
-    def batch(self, indices: Sequence[int], view: int): ...
+    def batch(self, indices: Sequence[int], view: int):
+        """The batch of items `indices` under augmented view `view`."""
 
-    def prepare(self, views: Sequence[int]) -> None: ...
+    def prepare(self, views: Sequence[int]) -> None:
+        """Precompute whatever the given views need."""
 
 
 @dataclass

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.errors import RunFailure, UsageError
-from benchmark.speed import FAST, FastPath
 from benchmark.specs import RunSpec
+from benchmark.speed import FAST, FastPath
 
 log = logging.getLogger(__name__)
 

@@ -127,6 +127,11 @@ class PromptMethod(nn.Module):
         return next(iter(cls.presets))
 
     @classmethod
+    def adapt_config(cls, cfg: Any, profile: Any) -> Any:
+        """`cfg` fitted to what `profile` provides (BiMoRS: the caption encoder's width); unchanged here."""
+        return cfg
+
+    @classmethod
     def config_transfer_error(cls, cfg: Any) -> str | None:
         """Why `cfg` cannot be evaluated on unseen classes, or None if it can."""
         return None

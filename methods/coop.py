@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from benchmark.backbone import FrozenClip
 from benchmark.registry import METHODS
 from benchmark.train import TrainConfig
-from methods.base import Batch, PromptMethod, Preset, normalize, splice_context
+from methods.base import Batch, Preset, PromptMethod, normalize, splice_context
 
 
 @dataclass(frozen=True)
@@ -148,4 +148,3 @@ class CoOp(PromptMethod):
         """Logits [B, C]; the text side runs once per batch (once per evaluation when caching)."""
         image = normalize(self.image_features(batch).pooled)
         return self.clip.logit_scale * image @ self.class_text_features().t()
-

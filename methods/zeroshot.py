@@ -14,7 +14,7 @@ from torch import Tensor
 from benchmark.backbone import FrozenClip
 from benchmark.registry import METHODS
 from benchmark.train import TrainConfig
-from methods.base import Batch, PromptMethod, Preset, Requirements, normalize
+from methods.base import Batch, Preset, PromptMethod, Requirements, normalize
 
 
 @dataclass(frozen=True)

@@ -57,8 +57,20 @@ def test_dry_run_prints_cells_with_class_lists(world_env, capsys):
 
 
 def test_overrides_are_typed_and_scoped(world_env, capsys):
-    argv = ["run", "--methods", "coop,zeroshot", "--datasets", "rsicd", "--seeds", "1", "--dry-run",
-            "--set", "coop.n_ctx=4", "--set", "train.epochs=3"]
+    argv = [
+        "run",
+        "--methods",
+        "coop,zeroshot",
+        "--datasets",
+        "rsicd",
+        "--seeds",
+        "1",
+        "--dry-run",
+        "--set",
+        "coop.n_ctx=4",
+        "--set",
+        "train.epochs=3",
+    ]
     assert main(argv) == 0
     cells = {c["method"]: c for c in map(json.loads, capsys.readouterr().out.splitlines())}
     assert cells["coop"]["method_config"]["n_ctx"] == 4 and cells["coop"]["train_config"]["epochs"] == 3

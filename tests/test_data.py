@@ -1,11 +1,12 @@
 import json
-import re
 import random
+import re
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import SHARED, TINY_CLASSES, write_dataset
 from PIL import Image
 
 from benchmark.data.catalog import DatasetSpec, open_dataset
@@ -13,7 +14,6 @@ from benchmark.data.fewshot import dassl_few_shot, split_base_new
 from benchmark.data.splits import parse_split, read_split
 from benchmark.data.transforms import TEST_VIEW, TransformSpec, apply_view, crop_params
 from benchmark.errors import UsageError
-from conftest import SHARED, TINY_CLASSES, write_dataset
 
 
 def dassl_reference(split, shots, seed):
@@ -130,10 +130,14 @@ def test_views_apply_torchvision_resized_crop_and_test_transform():
     expected = F.hflip(expected) if p.flip else expected
     expected = F.normalize(F.to_tensor(expected), spec.mean, spec.std)
     assert torch.equal(apply_view(image, "d", 3, spec), expected)
-    test = T.Compose([
-        T.Resize(32, interpolation=T.InterpolationMode.BICUBIC), T.CenterCrop(32), T.ToTensor(),
-        T.Normalize(spec.mean, spec.std),
-    ])
+    test = T.Compose(
+        [
+            T.Resize(32, interpolation=T.InterpolationMode.BICUBIC),
+            T.CenterCrop(32),
+            T.ToTensor(),
+            T.Normalize(spec.mean, spec.std),
+        ]
+    )
     assert torch.equal(apply_view(image, "d", TEST_VIEW, spec), test(image))
 
 

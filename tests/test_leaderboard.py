@@ -8,15 +8,25 @@ from benchmark.tracking import FinishedRun
 
 def b2n_run(method, dataset, seed, base, new, key=None):
     tags = {
-        "run_key": key or f"{method}-{dataset}-{seed}", "method": method, "label": method, "protocol": "b2n",
-        "dataset": dataset, "seed": str(seed), "shots": "16", "backbone": "world",
+        "run_key": key or f"{method}-{dataset}-{seed}",
+        "method": method,
+        "label": method,
+        "protocol": "b2n",
+        "dataset": dataset,
+        "seed": str(seed),
+        "shots": "16",
+        "backbone": "world",
     }
     return FinishedRun(f"id-{method}-{dataset}-{seed}", tags, {"acc_base": base, "acc_new": new, "lr": 1.0}, 0)
 
 
 RUNS = [
-    b2n_run("m", "A", 1, 80, 60), b2n_run("m", "A", 2, 82, 62), b2n_run("m", "A", 3, 84, 58),
-    b2n_run("m", "B", 1, 70, 50), b2n_run("m", "B", 2, 70, 52), b2n_run("m", "B", 3, 70, 54),
+    b2n_run("m", "A", 1, 80, 60),
+    b2n_run("m", "A", 2, 82, 62),
+    b2n_run("m", "A", 3, 84, 58),
+    b2n_run("m", "B", 1, 70, 50),
+    b2n_run("m", "B", 2, 70, 52),
+    b2n_run("m", "B", 3, 70, 54),
 ]
 
 
@@ -57,8 +67,16 @@ def test_hm_known_values():
 def test_transfer_table_averages_targets_not_the_source():
     runs = []
     for seed, (src, t1, t2) in enumerate([(90, 40, 60), (92, 44, 62)], start=1):
-        tags = {"run_key": f"k{seed}", "method": "m", "label": "m", "protocol": "xd", "dataset": "S",
-                "seed": str(seed), "shots": "16", "backbone": "world"}
+        tags = {
+            "run_key": f"k{seed}",
+            "method": "m",
+            "label": "m",
+            "protocol": "xd",
+            "dataset": "S",
+            "seed": str(seed),
+            "shots": "16",
+            "backbone": "world",
+        }
         metrics = {"acc_all": src, "acc_all/T1": t1, "acc_all/T2": t2}
         runs.append(FinishedRun(f"r{seed}", tags, metrics, 0))
     table = transfer_table(long_rows(runs), ["T1", "T2"]).set_index("target")

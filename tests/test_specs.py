@@ -5,10 +5,22 @@ from benchmark.specs import RunSpec
 
 def spec(**changes):
     base = RunSpec(
-        method="coop", preset="world", overrides=(), method_config={"n_ctx": 16, "ctx_init": ""},
-        train_config={"epochs": 30, "lr": 0.002}, protocol="b2n", dataset="patternnet", targets=(), seed=1,
-        shots=16, profile="world", backbone="world", backbone_identity="world@abc", split_digests=(("patternnet", "d"),),
-        captions="", harness_version="0.1.0",
+        method="coop",
+        preset="world",
+        overrides=(),
+        method_config={"n_ctx": 16, "ctx_init": ""},
+        train_config={"epochs": 30, "lr": 0.002},
+        protocol="b2n",
+        dataset="patternnet",
+        targets=(),
+        seed=1,
+        shots=16,
+        profile="world",
+        backbone="world",
+        backbone_identity="world@abc",
+        split_digests=(("patternnet", "d"),),
+        captions="",
+        harness_version="0.1.0",
     )
     return dataclasses.replace(base, **changes)
 

@@ -66,7 +66,9 @@ def dassl_few_shot(split: Split, shots: int, seed: int) -> FewShot:
     if short:
         log.warning(
             "%d class(es) have fewer than %d training images; using all of them (as Dassl does): %s",
-            len(short), shots, ", ".join(short[:5]),
+            len(short),
+            shots,
+            ", ".join(short[:5]),
         )
     return FewShot(tuple(train), tuple(val), tuple(short))
 

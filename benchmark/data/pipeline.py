@@ -20,7 +20,7 @@ from torch import Tensor
 from benchmark.backbone import FrozenClip, ImageFeatures
 from benchmark.data.catalog import Dataset
 from benchmark.data.splits import Item
-from benchmark.data.transforms import TEST_VIEW, TransformSpec, apply_view, load_rgb
+from benchmark.data.transforms import TransformSpec, apply_view, load_rgb
 from benchmark.errors import UsageError
 from benchmark.features import FeatureCache, feature_space
 
@@ -156,4 +156,3 @@ class ImageBank:
         if self.use_features:
             return Batch(labels=labels, features=self.features(indices, view), captions=captions)
         return Batch(labels=labels, images=self.pixels(indices, view), captions=captions)
-

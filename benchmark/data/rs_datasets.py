@@ -18,7 +18,12 @@ _TABLE = (
     ("rsicd", "RSICD", "rsicd.json", "9d31238de620ab89152bd9ed2897ff8b3552d7bddf88a9c00b0e342c86a96a97"),
     ("resisc45", "RESISC45", "resisc45.json", "9458dfb3e0c5cff5bfc305398d1237f2bb6bf6adb199c09229c3df0417ec1a70"),
     ("mlrsnet", "MLRSNet", "mlrsnet.json", None),
-    ("patternnetv2", "PatternNetv2", "patternnetv2.json", "2db9f8f14226c52f5d857e0d323b1cc21761ed2d1a378b7cd520e52d1c1b8df0"),
+    (
+        "patternnetv2",
+        "PatternNetv2",
+        "patternnetv2.json",
+        "2db9f8f14226c52f5d857e0d323b1cc21761ed2d1a378b7cd520e52d1c1b8df0",
+    ),
     ("rsicdv2", "RSICDv2", "rsicdv2.json", "191adf02a1a76d64e4e840fa8383bd141ab2b45f93ef29263a5d5fc25ea2ea77"),
     ("resisc45v2", "RESISC45v2", "resisc45v2.json", "8e8c7bf1b316e0c6936dcba33a393903c52910ba375ef5fed47bf577319d0f49"),
     ("mlrsnetv2", "MLRSNetv2", "mlrsnetv2.json", "759e826e7f706afc822253947c4dd6926a9e5906664685b4f5d44dcdf12ca4d6"),

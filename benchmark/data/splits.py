@@ -85,9 +85,7 @@ def parse_split(data: object, *, source: str, sha256: str = "") -> Split:
                 or not isinstance(entry[1], int)
                 or not isinstance(entry[2], str)
             ):
-                raise UsageError(
-                    f"split file {source}: {subset}[{pos}] is not [path, label, classname]: {entry!r}"
-                )
+                raise UsageError(f"split file {source}: {subset}[{pos}] is not [path, label, classname]: {entry!r}")
             path, label, classname = entry
             if not safe_relpath(path):
                 raise UsageError(f"split file {source}: {subset}[{pos}] path {path!r} escapes the dataset root")
@@ -95,9 +93,7 @@ def parse_split(data: object, *, source: str, sha256: str = "") -> Split:
                 raise UsageError(f"split file {source}: {subset}[{pos}] has a negative label {label}")
             known = names.setdefault(label, classname)
             if known != classname:
-                raise UsageError(
-                    f"split file {source}: label {label} has two class names, {known!r} and {classname!r}"
-                )
+                raise UsageError(f"split file {source}: label {label} has two class names, {known!r} and {classname!r}")
             items.append(Item(path, label, classname))
         lists[subset] = tuple(items)
     n_classes = max(names) + 1 if names else 0

@@ -63,7 +63,7 @@ def view_rng(image_digest: str, view: int) -> random.Random:
 def random_resized_crop_params(
     height: int, width: int, spec: TransformSpec, rng: random.Random
 ) -> tuple[int, int, int, int]:
-    """torchvision `RandomResizedCrop.get_params`, drawing from `rng` instead of torch's RNG."""
+    """Torchvision `RandomResizedCrop.get_params`, drawing from `rng` instead of torch's RNG."""
     area = height * width
     log_lo, log_hi = math.log(spec.crop_ratio[0]), math.log(spec.crop_ratio[1])
     for _ in range(10):

@@ -330,6 +330,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for add in (_add_run, _add_leaderboard, _add_list, _add_ui, _add_parity, _add_world):
         add(sub)
+    import importlib
+
+    from benchmark.commands import COMMANDS
+
+    for module in COMMANDS:
+        importlib.import_module(module).add_parser(sub)
     return parser
 
 

@@ -91,51 +91,61 @@ class ImageBank:
         """Content digest of item `index`."""
         return image_digest(self.path(index))
 
+    def _open(self, index: int):
+        path = self.path(index)
+        try:
+            return load_rgb(path)
+        except OSError as exc:
+            raise UsageError(f"cannot open image {path}: {exc}") from None
+
     def pixels(self, indices: Sequence[int], view: int) -> Tensor:
         """Normalised pixels [B, 3, S, S] of `view` of the items."""
-        images = []
-        for i in indices:
-            path = self.path(i)
-            try:
-                image = load_rgb(path)
-            except OSError as exc:
-                raise UsageError(f"cannot open image {path}: {exc}") from None
-            images.append(apply_view(image, self.digest(i), view, self.transform))
+        images = [apply_view(self._open(i), self.digest(i), view, self.transform) for i in indices]
         return torch.stack(images).to(self.clip.device)
 
     # -- features ---------------------------------------------------------------------------------
     def prepare(self, views: Sequence[int]) -> None:
-        """Make the features of every item under each of `views` available (no-op for pixels)."""
-        if not self.use_features:
-            return
-        for view in views:
-            if view not in self._features:
-                self._features[view] = self._load_view(view)
+        """Make the features of every item under each of `views` available (no-op for pixels).
 
-    def _load_view(self, view: int) -> ImageFeatures:
+        Everything missing from the cache is computed in large image-tower batches, decoding each
+        image once for all its views, and stored chunk by chunk (a killed run keeps what it stored).
+        """
+        views = [v for v in dict.fromkeys(views) if v not in self._features]
+        if not self.use_features or not views:
+            return
         space = feature_space(self.clip.identity, self.transform.digest())
-        keys = [(self.digest(i), view) for i in range(len(self.items))]
+        digests = [self.digest(i) for i in range(len(self.items))]
+        keys = [(digests[i], v) for v in views for i in range(len(self.items))]
         found = self.cache.get(space, keys, need_tokens=self.need_tokens) if self.cache else {}
-        missing = [i for i, key in enumerate(keys) if key not in found]
-        computed: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
+        missing = sorted({(i, v) for v in views for i in range(len(self.items)) if (digests[i], v) not in found})
         for start in range(0, len(missing), ENCODE_CHUNK):
             chunk = missing[start : start + ENCODE_CHUNK]
+            decoded: dict[int, object] = {}
+            pixels = []
+            for i, v in chunk:
+                if i not in decoded:
+                    decoded[i] = self._open(i)
+                pixels.append(apply_view(decoded[i], digests[i], v, self.transform))
             with torch.no_grad():
-                feats = self.clip.encode_image(self.pixels(chunk, view), return_tokens=self.need_tokens)
+                feats = self.clip.encode_image(torch.stack(pixels).to(self.clip.device), return_tokens=self.need_tokens)
             pooled = feats.pooled.float().cpu().numpy()
             tokens = None if feats.tokens is None else feats.tokens.float().cpu().numpy()
-            for row, i in enumerate(chunk):
-                computed[i] = (pooled[row], None if tokens is None else tokens[row])
-        if self.cache is not None and computed:
-            self.cache.put(space, [(keys[i][0], view, p, t) for i, (p, t) in computed.items()])
+            entries = []
+            for row, (i, v) in enumerate(chunk):
+                value = (pooled[row], None if tokens is None else tokens[row])
+                found[(digests[i], v)] = value
+                entries.append((digests[i], v, *value))
+            if self.cache is not None:
+                self.cache.put(space, entries)
         if missing:
-            log.debug("view %d: %d cached, %d computed", view, len(keys) - len(missing), len(missing))
-        rows = [found.get(key) or computed[i] for i, key in enumerate(keys)]
-        pooled = torch.from_numpy(np.stack([r[0] for r in rows])).to(self.clip.device)
-        tokens = None
-        if self.need_tokens:
-            tokens = torch.from_numpy(np.stack([r[1] for r in rows])).to(self.clip.device)
-        return ImageFeatures(pooled, tokens)
+            log.debug("%d view(s) of %d images: %d computed", len(views), len(self.items), len(missing))
+        for v in views:
+            rows = [found[(digests[i], v)] for i in range(len(self.items))]
+            pooled = torch.from_numpy(np.stack([r[0] for r in rows])).to(self.clip.device)
+            tokens = None
+            if self.need_tokens:
+                tokens = torch.from_numpy(np.stack([r[1] for r in rows])).to(self.clip.device)
+            self._features[v] = ImageFeatures(pooled, tokens)
 
     def features(self, indices: Sequence[int], view: int) -> ImageFeatures:
         """Cached features of the items under `view`."""

@@ -1,0 +1,1 @@
+"""Benchmarks run only on request: `pytest tests/bench --benchmark-only --benchmark-json=F`."""

@@ -150,6 +150,7 @@ def build_plan(request: SweepRequest) -> Plan:
             name, explicit, scoped[name], profile.name, protocol.name, scoped=len(methods) == 1
         )
         cls = METHODS.get(name)
+        method_cfg = cls.adapt_config(method_cfg, profile)
         reason = cls.config_transfer_error(method_cfg)
         if reason:
             raise UsageError(f"{name}: {reason}; the {protocol.name} protocol evaluates unseen classes")

@@ -8,4 +8,7 @@ methods does not import torch.
 BUILTIN = {
     "zeroshot": "methods.zeroshot",
     "coop": "methods.coop",
+    "bimors": "methods.bimors",
+    "cocoop": "methods.cocoop",
+    "maple": "methods.maple",
 }

@@ -1,0 +1,187 @@
+"""Backbone loading for the paper profile: local checkpoint files (open_clip and OpenAI formats) and tags offline."""
+
+import pickle
+import time
+import warnings
+
+import open_clip
+import pytest
+import torch
+
+from benchmark.backbone.load import (
+    TINY_CONFIG,
+    backbone_identity,
+    build_tiny_clip,
+    cached_weights,
+    load_backbone,
+    load_checkpoint_file,
+    parse_backbone,
+    validate_backbone,
+)
+from benchmark.errors import UsageError
+
+# OpenAI's convention (heads = width // 64, QuickGELU) at the tiny scale, so the architecture inferred
+# from the weights is the one they were made with.
+OPENAI_TINY = {
+    "embed_dim": 64,
+    "vision_cfg": {"image_size": 32, "patch_size": 8, "width": 64, "layers": 2, "head_width": 64},
+    "text_cfg": {"context_length": 32, "vocab_size": 49408, "width": 64, "heads": 1, "layers": 2},
+    "quick_gelu": True,
+}
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return build_tiny_clip(3)
+
+
+@pytest.fixture(scope="module")
+def openai_tiny():
+    torch.manual_seed(5)
+    return open_clip.model.CLIP(**OPENAI_TINY).eval()
+
+
+@pytest.fixture(scope="module")
+def inputs():
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randn(2, 3, 32, 32, generator=generator)
+    text = torch.randint(1, 49000, (2, 32), generator=generator)
+    text[:, -1] = 49407
+    return images, text
+
+
+def same_outputs(a, b, inputs) -> bool:
+    images, text = inputs
+    with torch.no_grad():
+        return torch.allclose(a.encode_image(images), b.encode_image(images), atol=1e-5) and torch.allclose(
+            a.encode_text(text), b.encode_text(text), atol=1e-5
+        )
+
+
+def test_open_clip_state_dict_file(tiny, inputs, tmp_path):
+    path = tmp_path / "tiny.pt"
+    torch.save(tiny.state_dict(), path)
+    spec = parse_backbone(f"tiny:{path}")
+    validate_backbone(spec)
+    clip = load_backbone(spec)
+    assert same_outputs(clip.model, tiny, inputs)
+    assert backbone_identity(spec).startswith("tiny:file@") and clip.identity == backbone_identity(spec)
+    assert spec.label == f"tiny:{path}"
+
+
+def test_wrapped_and_prefixed_state_dict(tiny, inputs, tmp_path):
+    path = tmp_path / "wrapped.pth"
+    torch.save({"state_dict": {f"module.{k}": v for k, v in tiny.state_dict().items()}, "epoch": 3}, path)
+    assert same_outputs(load_checkpoint_file("tiny", path), tiny, inputs)
+
+
+def test_identity_follows_the_file_content(tiny, tmp_path):
+    a, b = tmp_path / "a.pt", tmp_path / "b.pt"
+    torch.save(tiny.state_dict(), a)
+    torch.save(build_tiny_clip(4).state_dict(), b)
+    assert backbone_identity(parse_backbone(f"tiny:{a}")) != backbone_identity(parse_backbone(f"tiny:{b}"))
+
+
+def test_openai_format_state_dict(openai_tiny, inputs, tmp_path):
+    state = dict(openai_tiny.state_dict())
+    state.update(input_resolution=torch.tensor(32), context_length=torch.tensor(32), vocab_size=torch.tensor(49408))
+    path = tmp_path / "openai.pt"
+    torch.save(state, path)
+    assert same_outputs(load_checkpoint_file("tiny", path), openai_tiny, inputs)
+
+
+def test_openai_torchscript_archive(openai_tiny, inputs, tmp_path):
+    images, text = inputs
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace_module(openai_tiny, {"encode_image": (images,)})
+        path = tmp_path / "jit.pt"
+        torch.jit.save(traced, str(path))
+        loaded = load_checkpoint_file("tiny", path)
+    assert same_outputs(loaded, openai_tiny, inputs)
+
+
+def test_openai_file_for_another_architecture_is_one_line(openai_tiny, tmp_path):
+    state = {**openai_tiny.state_dict(), "input_resolution": torch.tensor(32)}
+    path = tmp_path / "openai.pt"
+    torch.save(state, path)
+    with pytest.raises(UsageError, match="OpenAI-format model with embed_dim 64, but ViT-B-16 has 512"):
+        load_checkpoint_file("ViT-B-16", path)
+
+
+def test_file_that_does_not_fit_the_architecture(tiny, tmp_path):
+    state = dict(tiny.state_dict())
+    state["text_projection"] = torch.zeros(64, 32)
+    path = tmp_path / "bad.pt"
+    torch.save(state, path)
+    with pytest.raises(UsageError, match=r"does not fit tiny: text_projection has shape \(64, 32\), tiny expects"):
+        load_checkpoint_file("tiny", path)
+    del state["text_projection"]
+    torch.save(state, path)
+    with pytest.raises(UsageError, match="1 missing keys \\(first 'text_projection'\\)"):
+        load_checkpoint_file("tiny", path)
+
+
+def test_tiny_file_into_a_registered_architecture(tiny, tmp_path):
+    path = tmp_path / "tiny.pt"
+    torch.save(tiny.state_dict(), path)
+    start = time.monotonic()
+    with pytest.raises(UsageError, match="does not fit ViT-B-32"):
+        load_backbone(parse_backbone(f"ViT-B-32:{path}"))
+    assert time.monotonic() - start < 30
+
+
+class _Payload:
+    def __reduce__(self):
+        return (print, ("this must never run",))
+
+
+def test_pickles_are_not_executed(tmp_path):
+    path = tmp_path / "evil.pt"
+    with open(path, "wb") as fh:
+        pickle.dump({"x": _Payload()}, fh, protocol=2)
+    with pytest.raises(UsageError, match="not a weights-only torch file"):
+        load_checkpoint_file("tiny", path)
+
+
+def test_validation_needs_no_hub(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    validate_backbone(parse_backbone("ViT-B-16:openai"))
+    with pytest.raises(UsageError, match="'opena'; did you mean 'openai'"):
+        validate_backbone(parse_backbone("ViT-B-16:opena"))
+    with pytest.raises(UsageError, match="checkpoint not found"):
+        validate_backbone(parse_backbone(f"ViT-B-16:{tmp_path}/RemoteCLIP-ViT-B-32.pt"))
+    with pytest.raises(UsageError, match="needs a checkpoint file"):
+        validate_backbone(parse_backbone("tiny"))
+
+
+def test_missing_weights_fail_fast_offline(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # open_clip's URL cache is ~/.cache/clip
+    start = time.monotonic()
+    with pytest.raises(UsageError) as info:
+        load_backbone(parse_backbone("ViT-B-16:openai"))
+    assert time.monotonic() - start < 10
+    message = str(info.value)
+    assert "ViT-B-16:openai" in message and "HF_HUB_OFFLINE is set" in message and "\n" not in message
+
+
+def test_cached_tag_weights_are_found_offline(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert cached_weights("ViT-B-16", "openai") is None
+    repo = tmp_path / "hf" / "hub" / "models--timm--vit_base_patch16_clip_224.openai"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("abc123")
+    weights = repo / "snapshots" / "abc123" / "open_clip_pytorch_model.bin"
+    weights.parent.mkdir(parents=True)
+    weights.write_bytes(b"x")
+    assert cached_weights("ViT-B-16", "openai") == weights
+
+
+def test_tiny_config_is_the_tests_architecture(tiny):
+    assert tiny.visual.conv1.out_channels == TINY_CONFIG["vision_cfg"]["width"]

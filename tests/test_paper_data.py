@@ -1,0 +1,385 @@
+"""Paper-profile data: recorded facts, `data check`, `data shots`, generated splits and the paper dry-run."""
+
+import hashlib
+import json
+import random
+import shutil
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+from conftest import SHARED
+from PIL import Image
+
+from benchmark.cli import main
+from benchmark.data.catalog import DatasetSpec, open_dataset
+from benchmark.data.facts import FACTS_FILE, load_facts
+from benchmark.data.generated_split import ensure_generated_split, split_counts
+from benchmark.data.rs_datasets import PAPER_DATASETS
+from benchmark.data.splits import read_split
+from benchmark.errors import UsageError
+
+SPLITS = SHARED / "splits"
+needs_splits = pytest.mark.skipif(not (SPLITS / "patternnet.json").is_file(), reason="public split files not available")
+
+
+def public(name: str) -> dict:
+    return json.loads((SPLITS / f"{name}.json").read_text())
+
+
+def copy_split(root: Path, name: str) -> Path:
+    """Lay out `<root>/<Folder>/<name>.json` from the public file (no images)."""
+    spec = PAPER_DATASETS[name]
+    folder = root / spec.folder
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(SPLITS / spec.split_file, folder / spec.split_file)
+    return folder
+
+
+def reduced_root(root: Path, name: str = "patternnetv2", per_subset: int = 1) -> Path:
+    """A dataset holding `per_subset` items per class and subset of the public split, with 8x8 JPEGs."""
+    spec = PAPER_DATASETS[name]
+    source = public(name)
+    split = {}
+    for subset in ("train", "val", "test"):
+        kept, seen = [], defaultdict(int)
+        for path, label, classname in source[subset]:
+            if seen[label] < per_subset:
+                seen[label] += 1
+                kept.append([path, label, classname])
+        split[subset] = kept
+    folder = root / spec.folder
+    for items in split.values():
+        for path, label, _ in items:
+            target = folder / "images" / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            Image.new("RGB", (8, 8), (label * 15 % 255, 120, 40)).save(target, "JPEG")
+    (folder / spec.split_file).write_text(json.dumps(split))
+    return folder
+
+
+def run_cli(capsys, argv):
+    code = main(argv)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+# -- facts --------------------------------------------------------------------------------------
+@needs_splits
+def test_facts_match_the_public_files_and_their_checksums():
+    sums = dict(line.split()[::-1] for line in (SPLITS / "SHA256SUMS").read_text().splitlines() if line.strip())
+    facts = load_facts()
+    assert set(facts) == set(PAPER_DATASETS)
+    for name, fact in facts.items():
+        spec = PAPER_DATASETS[name]
+        if name == "mlrsnet":
+            assert fact.sha256 is None and fact.classnames == () and not fact.known
+            assert spec.canonical_sha256 is None and spec.classnames == ()
+            continue
+        path = SPLITS / fact.split_file
+        assert fact.sha256 == sums[fact.split_file] == hashlib.sha256(path.read_bytes()).hexdigest()
+        split = read_split(path)
+        assert fact.classnames == split.classnames == spec.classnames
+        assert fact.counts == {s: len(split.subset(s)) for s in ("train", "val", "test")}
+        assert sum(fact.per_class["train"]) == fact.counts["train"]
+        assert spec.canonical_sha256 == fact.sha256
+
+
+def test_facts_file_holds_no_image_paths():
+    text = FACTS_FILE.read_text()
+    assert ".jpg" not in text and len(text) < 20_000
+
+
+@needs_splits
+def test_facts_file_is_what_the_builder_writes(tmp_path):
+    from benchmark.data.facts.build import build_facts, write_facts
+
+    out = write_facts(build_facts(SPLITS), tmp_path / "facts.json")
+    assert out.read_bytes() == FACTS_FILE.read_bytes()
+
+
+def test_published_class_orders_start_as_documented():
+    facts = load_facts()
+    if not facts["patternnet"].classnames:
+        pytest.skip("facts not recorded")
+    assert facts["patternnet"].classnames[:2] == ("oil_well", "runway")
+    assert facts["rsicd"].classnames[0] == "center"
+    assert len({facts[n].classnames for n in ("patternnetv2", "rsicdv2", "resisc45v2", "mlrsnetv2")}) == 1
+
+
+# -- canonical detection ------------------------------------------------------------------------
+@needs_splits
+def test_copied_public_split_is_canonical_and_modified_is_not(tmp_path, capsys):
+    folder = copy_split(tmp_path, "patternnet")
+    dataset = open_dataset(PAPER_DATASETS["patternnet"], tmp_path)
+    assert dataset.canonical is True and dataset.split_status == "canonical"
+    assert dataset.split_tags() == {"split_canonical": "yes", "split_generated": "no"}
+    code, out, _ = run_cli(capsys, ["data", "check", "--data-root", str(tmp_path), "--no-images"])
+    assert code == 0
+    assert out.splitlines()[1].split()[:6] == ["patternnet", "38", "14896", "6384", "9120", "yes"]
+
+    data = public("patternnet")
+    data["test"] = data["test"][:-1]  # one image fewer: the same format, a different split
+    (folder / "patternnet.json").write_text(json.dumps(data))
+    dataset = open_dataset(PAPER_DATASETS["patternnet"], tmp_path)
+    assert dataset.canonical is False and dataset.split_status == "modified"
+    assert dataset.split_tags()["split_canonical"] == "no"
+    code, out, _ = run_cli(capsys, ["data", "check", "--data-root", str(tmp_path), "--no-images"])
+    assert code == 0
+    assert out.splitlines()[1].split()[5] == "no"
+    assert "test 9119 (published 9120)" in out
+
+
+def test_unknown_digest_is_unknown(tmp_path):
+    from conftest import write_dataset
+
+    write_dataset(tmp_path)
+    dataset = open_dataset(DatasetSpec("tiny", "Tiny", "tiny.json"), tmp_path)
+    assert dataset.canonical is None and dataset.split_status == "unknown"
+    assert dataset.split_tags() == {"split_canonical": "unknown", "split_generated": "no"}
+
+
+# -- data check ---------------------------------------------------------------------------------
+@needs_splits
+def test_check_passes_on_a_complete_reduced_dataset(tmp_path, capsys):
+    reduced_root(tmp_path)
+    code, out, err = run_cli(capsys, ["data", "check", "--data-root", str(tmp_path)])
+    assert code == 0, err
+    row = out.splitlines()[1].split()
+    assert row == ["patternnetv2", "16", "16", "16", "16", "no", "48", "ok"]
+
+
+def _fail(capsys, root, dataset="patternnetv2"):
+    code, out, err = run_cli(capsys, ["data", "check", "--data-root", str(root), "--datasets", dataset])
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err
+    return lines[0]
+
+
+@needs_splits
+def test_check_reports_missing_images(tmp_path, capsys):
+    folder = reduced_root(tmp_path)
+    first = public("patternnetv2")["train"][0][0]
+    (folder / "images" / first).unlink()
+    (folder / "images" / public("patternnetv2")["test"][0][0]).unlink()
+    assert _fail(capsys, tmp_path) == f"error: patternnetv2: 2 listed images are missing, first: images/{first}"
+
+
+@needs_splits
+def test_check_reports_corrupt_images(tmp_path, capsys):
+    folder = reduced_root(tmp_path)
+    bad = public("patternnetv2")["val"][0][0]
+    (folder / "images" / bad).write_bytes(b"not a jpeg at all")
+    line = _fail(capsys, tmp_path)
+    assert line.startswith(f"error: patternnetv2: 1 listed images cannot be read, first: images/{bad} (")
+
+
+@needs_splits
+def test_check_reports_truncated_images_unless_quick(tmp_path, capsys):
+    folder = reduced_root(tmp_path)
+    bad = folder / "images" / json.loads((folder / "patternnetv2.json").read_text())["test"][2][0]
+    Image.effect_noise((64, 64), 40).convert("RGB").save(bad, "JPEG")
+    bad.write_bytes(bad.read_bytes()[:-200])  # an interrupted copy: the header is intact
+    line = _fail(capsys, tmp_path)
+    assert "1 listed images cannot be read" in line and "truncated" in line
+    argv = ["data", "check", "--data-root", str(tmp_path), "--quick"]
+    assert run_cli(capsys, argv)[0] == 0  # header-only verification does not see it
+
+
+@needs_splits
+def test_check_reports_paths_escaping_the_root(tmp_path, capsys):
+    folder = reduced_root(tmp_path)
+    data = json.loads((folder / "patternnetv2.json").read_text())
+    data["test"][0][0] = "../../etc/passwd"
+    (folder / "patternnetv2.json").write_text(json.dumps(data))
+    line = _fail(capsys, tmp_path)
+    assert line.startswith("error: patternnetv2: split file ")
+    assert "test[0] path '../../etc/passwd' escapes the dataset root" in line
+
+
+@needs_splits
+def test_check_reports_class_name_mismatch(tmp_path, capsys):
+    folder = reduced_root(tmp_path)
+    data = json.loads((folder / "patternnetv2.json").read_text())
+    for subset in data.values():
+        for item in subset:
+            if item[1] == 3:
+                item[2] = "crossroads"  # published: intersection
+    (folder / "patternnetv2.json").write_text(json.dumps(data))
+    line = _fail(capsys, tmp_path)
+    assert line == (
+        "error: patternnetv2: class names differ from the published split at 1 label(s), first: "
+        "label 3 is 'crossroads', published 'intersection'"
+    )
+
+
+@needs_splits
+def test_check_reports_subsets_sharing_images(tmp_path, capsys):
+    folder = reduced_root(tmp_path)
+    data = json.loads((folder / "patternnetv2.json").read_text())
+    data["test"] = [list(item) for item in data["val"]]  # the reference's PatternNet bug: test = val
+    (folder / "patternnetv2.json").write_text(json.dumps(data))
+    assert _fail(capsys, tmp_path).startswith("error: patternnetv2: 16 listed images are in two subsets, first: ")
+
+
+def test_check_without_data_root_is_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("BENCHMARK_DATA", raising=False)
+    code, _, err = run_cli(capsys, ["data", "check", "--data-root", str(tmp_path / "nope")])
+    assert code == 2 and err == f"error: data root not found: {tmp_path / 'nope'}\n"
+    code, _, err = run_cli(capsys, ["data", "check"])
+    assert code == 2 and err.count("\n") == 1 and "needs a data root" in err
+    code, _, err = run_cli(capsys, ["data", "check", "--data-root", str(tmp_path)])
+    assert code == 2 and "no dataset of the paper profile under" in err
+
+
+# -- data shots ---------------------------------------------------------------------------------
+def dassl_reference(split_json: dict, shots: int, seed: int) -> tuple[list[str], list[str]]:
+    """Dassl's generate_fewshot_dataset as the reference runs it (global random, defaultdict grouping)."""
+    random.seed(seed)
+
+    def generate(items, k):
+        tracker = defaultdict(list)
+        for item in items:
+            tracker[item[1]].append(item)
+        out = []
+        for _, group in tracker.items():
+            out.extend(random.sample(group, k) if len(group) >= k else group)
+        return [item[0] for item in out]
+
+    train = generate(split_json["train"], shots)
+    val = generate(split_json["val"], min(shots, 4))
+    return train, val
+
+
+@needs_splits
+@pytest.mark.parametrize("name", ["patternnet", "rsicd", "mlrsnetv2"])
+def test_data_shots_is_dassls_draw(name, tmp_path, capsys):
+    copy_split(tmp_path, name)
+    argv = ["data", "shots", "--data-root", str(tmp_path), "--datasets", name, "--seed", "1,2,3", "--shots", "1,4,16"]
+    code, out, err = run_cli(capsys, argv)
+    assert code == 0, err
+    records = [json.loads(line) for line in out.splitlines()]
+    assert [(r["seed"], r["shots"]) for r in records] == [(s, k) for s in (1, 2, 3) for k in (1, 4, 16)]
+    split_json = public(name)
+    for record in records:
+        train, val = dassl_reference(split_json, record["shots"], record["seed"])
+        assert record["dataset"] == name
+        assert record["train"] == train and record["val"] == val
+
+
+def test_data_shots_bad_input(tmp_path, capsys):
+    code, _, err = run_cli(capsys, ["data", "shots", "--datasets", "patternet", "--seed", "1", "--shots", "16"])
+    assert code == 2 and "did you mean 'patternnet'" in err
+    argv = ["data", "shots", "--datasets", "patternnet", "--seed", "x", "--shots", "16", "--data-root", str(tmp_path)]
+    code, _, err = run_cli(capsys, argv)
+    assert code == 2 and "--seed expects comma-separated integers" in err
+
+
+# -- generated splits ---------------------------------------------------------------------------
+def image_folder(root: Path, classes: dict[str, int], folder: str = "MLRSNet") -> Path:
+    base = root / folder / "images"
+    for name, count in classes.items():
+        (base / name).mkdir(parents=True, exist_ok=True)
+        for i in range(count):
+            Image.new("RGB", (8, 8)).save(base / name / f"{name}_{i:03d}.jpg")
+    return root / folder
+
+
+def test_generated_split_is_deterministic_disjoint_and_cached_outside_the_root(tmp_path, caplog):
+    root = tmp_path / "data"
+    image_folder(root, {"zeta": 10, "alpha": 7, "mid": 1})
+    spec = PAPER_DATASETS["mlrsnet"]
+    first = open_dataset(spec, root, split_cache=tmp_path / "c1")
+    again = open_dataset(spec, root, split_cache=tmp_path / "c2")
+    assert "GENERATED split" in caplog.text
+    assert first.generated_split and first.canonical is False and first.split_status == "generated"
+    assert first.split_tags() == {"split_canonical": "no", "split_generated": "yes"}
+    assert first.split_path.read_bytes() == again.split_path.read_bytes()
+    assert first.split.sha256 == again.split.sha256
+    assert first.split_path.parent == tmp_path / "c1" / "mlrsnet"
+    assert sorted(p.name for p in (root / "MLRSNet").iterdir()) == ["images"]  # nothing written into the data root
+    assert first.classnames == ("alpha", "mid", "zeta")  # no known order for MLRSNet: alphabetical
+    subsets = [{i.path for i in first.split.subset(s)} for s in ("train", "val", "test")]
+    assert not (subsets[0] & subsets[1] or subsets[0] & subsets[2] or subsets[1] & subsets[2])
+    assert sum(map(len, subsets)) == 18
+    per_class = {s: defaultdict(int) for s in ("train", "val", "test")}
+    for s in per_class:
+        for item in first.split.subset(s):
+            per_class[s][item.classname] += 1
+    assert [per_class[s]["zeta"] for s in ("train", "val", "test")] == [5, 2, 3]
+    assert [per_class[s]["alpha"] for s in ("train", "val", "test")] == list(split_counts(7)) == [3, 1, 3]
+    assert [per_class[s]["mid"] for s in ("train", "val", "test")] == [1, 0, 0]
+
+
+def test_generated_split_changes_with_the_listing_only(tmp_path):
+    root = tmp_path / "data"
+    folder = image_folder(root, {"a": 10, "b": 10})
+    p1, _ = ensure_generated_split("x", folder / "images", tmp_path / "cache")
+    p2, _ = ensure_generated_split("x", folder / "images", tmp_path / "cache")
+    assert p1 == p2
+    Image.new("RGB", (8, 8)).save(folder / "images" / "a" / "extra.jpg")
+    p3, _ = ensure_generated_split("x", folder / "images", tmp_path / "cache")
+    assert p3 != p1
+    b1 = [e for e in json.loads(p1.read_text())["train"] if e[2] == "b"]
+    b3 = [e for e in json.loads(p3.read_text())["train"] if e[2] == "b"]
+    assert b1 == b3  # per-class streams: another class's change leaves this one alone
+
+
+def test_generated_split_uses_the_known_order_when_folders_match(tmp_path):
+    known = ("runway", "beach", "forest")
+    folder = image_folder(tmp_path, {name: 4 for name in known}, folder="X")
+    spec = DatasetSpec("x", "X", "x.json", classnames=known)
+    dataset = open_dataset(spec, tmp_path, split_cache=tmp_path / "cache")
+    assert dataset.generated_split and dataset.classnames == known
+    assert folder.joinpath("x.json").exists() is False
+
+
+def test_missing_split_without_images_is_one_line(tmp_path):
+    (tmp_path / "MLRSNet").mkdir()
+    with pytest.raises(UsageError, match="split file not found: .*mlrsnet.json, and no images folder"):
+        open_dataset(PAPER_DATASETS["mlrsnet"], tmp_path, split_cache=tmp_path / "cache")
+
+
+def test_check_marks_generated_splits(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("BENCHMARK_CACHE", str(tmp_path / "cache"))
+    image_folder(tmp_path / "data", {"a": 5, "b": 5})
+    code, out, err = run_cli(capsys, ["data", "check", "--data-root", str(tmp_path / "data")])
+    assert code == 0, err
+    assert out.splitlines()[1].split() == ["mlrsnet", "2", "4", "2", "4", "generated", "10", "ok"]
+    assert (tmp_path / "cache" / "splits" / "mlrsnet").is_dir()
+
+
+# -- the paper profile's dry run ----------------------------------------------------------------
+def test_paper_dry_run_without_data_root_is_one_line(isolated, capsys):
+    code, out, err = run_cli(capsys, ["run", "--profile", "paper", "--data-root", "/nonexistent", "--dry-run"])
+    assert code == 2 and out == ""
+    assert err == "error: data root not found: /nonexistent\n"
+
+
+@needs_splits
+def test_paper_dry_run_uses_the_published_class_order(isolated, capsys):
+    root = isolated / "data"
+    for name in ("patternnet", "rsicd", "patternnetv2", "rsicdv2"):
+        copy_split(root, name)
+    base = ["run", "--profile", "paper", "--data-root", str(root), "--dry-run", "--methods", "coop", "--seeds", "1"]
+    code, out, err = run_cli(capsys, [*base, "--protocol", "b2n", "--datasets", "patternnet"])
+    assert code == 0, err
+    cell = json.loads(out.splitlines()[0])
+    labels = public("patternnet")
+    names = {label: classname for _, label, classname in labels["train"]}
+    assert cell["backbone"] == "ViT-B-16:openai"
+    assert cell["base_classes"] == [names[i] for i in range(19)]
+    assert cell["new_classes"] == [names[i] for i in range(19, 38)]
+
+    code, out, err = run_cli(capsys, [*base, "--protocol", "xd", "--datasets", "patternnet,rsicd"])
+    assert code == 0, err
+    cell = json.loads(out.splitlines()[0])
+    assert cell["source"] == "patternnet" and cell["targets"] == ["rsicd"]
+    assert cell["source_classes"] == list(load_facts()["patternnet"].classnames)
+    assert cell["target_classes"] == {"rsicd": list(load_facts()["rsicd"].classnames)}
+
+    code, out, err = run_cli(capsys, [*base, "--protocol", "dg", "--datasets", "patternnetv2,rsicdv2"])
+    assert code == 0, err
+    cell = json.loads(out.splitlines()[0])
+    assert cell["source_classes"] == cell["target_classes"]["rsicdv2"] == list(load_facts()["rsicdv2"].classnames)

@@ -122,6 +122,8 @@ def build_plan(request: SweepRequest) -> Plan:
     from benchmark.backbone.load import backbone_identity, parse_backbone, validate_backbone
 
     profile = get_profile(request.profile)
+    if not profile.generated:
+        profile.data_root(request.data_root)  # a missing data root is reported before anything else
     protocol = PROTOCOLS.get(request.protocol)
     methods = method_names(request.methods)
     for seed in request.seeds:
@@ -193,9 +195,34 @@ def build_plan(request: SweepRequest) -> Plan:
                     harness_version=__version__,
                 )
                 specs.append(spec)
-                default = preset == cls.default_preset(profile.name, protocol.name) and not applied
-                labels[spec.run_key] = name if default else f"{name}[{spec.variant}]"
+                labels[spec.run_key] = method_label(
+                    spec, profile, datasets, default=cls.default_preset(profile.name, protocol.name)
+                )
     return Plan(profile, protocol, specs, labels, data_root, datasets)
+
+
+DEFAULT_SHOTS = 16
+
+
+def method_label(spec: RunSpec, profile: Profile, datasets: dict[str, Dataset], *, default: str) -> str:
+    """The method's name in leaderboards, marked with whatever departs from the profile's defaults.
+
+    Leaderboards group runs by this label, so two configurations never share one: a non-default
+    preset or overrides, another backbone, another shot count, or a split file that is not the
+    public one each show up in brackets, e.g. `coop[paper_ctxv1, 8-shot]`.
+    """
+    marks = []
+    if spec.preset != default or spec.overrides:
+        marks.append(spec.variant)
+    if spec.backbone != profile.backbone:
+        marks.append(spec.backbone)
+    if spec.shots != DEFAULT_SHOTS and METHODS.get(spec.method).requirements.trainable:
+        marks.append(f"{spec.shots}-shot")
+    for name in (spec.dataset, *spec.targets):
+        status = datasets[name].split_status
+        if status in ("modified", "generated"):
+            marks.append(f"{status} split of {name}")
+    return f"{spec.method}[{', '.join(marks)}]" if marks else spec.method
 
 
 def describe(plan: Plan, spec: RunSpec) -> dict[str, Any]:

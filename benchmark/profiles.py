@@ -38,6 +38,7 @@ class Profile:
     protocols: ProtocolDatasets
     captioner: str
     caption_encoder: str
+    generated: bool = False  # the data is generated on first use (world), not read from a user's root
 
     def leaderboard_order(self, protocol: str) -> tuple[str, ...]:
         """Dataset order of a protocol's leaderboard rows (b2n datasets, or the targets)."""
@@ -52,7 +53,7 @@ class Profile:
 
     def data_root(self, override: str | Path | None = None) -> Path:
         """The folder holding the dataset folders."""
-        if self.name == "world":
+        if self.generated:
             from benchmark.paths import cache_dir
             from benchmark.world import ensure_world
 
@@ -94,6 +95,7 @@ def _world() -> Profile:
         ),
         captioner="dataset",
         caption_encoder="all-minilm-l6-v2",
+        generated=True,
     )
 
 

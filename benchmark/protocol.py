@@ -59,6 +59,14 @@ class CellOutput:
         self.results.append(Result(dataset, subset, "acc", predictions.accuracy))  # type: ignore[arg-type]
 
 
+def split_tags(out: CellOutput, source: Dataset, targets: Sequence[Dataset] = ()) -> None:
+    """Record on the run whether each dataset's split file is the public one (or generated)."""
+    out.tags.update(source.split_tags())
+    for target in targets:
+        for key, value in target.split_tags().items():
+            out.tags[f"{key}.{target.name}"] = value
+
+
 class Protocol:
     """Base class of registered protocols."""
 

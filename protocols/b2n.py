@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from benchmark.data.fewshot import dassl_few_shot, split_base_new
-from benchmark.protocol import CellOutput, CellPlan, Protocol, fit_on
+from benchmark.protocol import CellOutput, CellPlan, Protocol, fit_on, split_tags
 from benchmark.registry import PROTOCOLS
 from benchmark.specs import RunSpec
 
@@ -38,6 +38,7 @@ class BaseToNew(Protocol):
 
         out = CellOutput()
         dataset = ctx.dataset(spec.dataset)
+        split_tags(out, dataset)
         base, new = split_base_new(dataset.classnames)
         method = ctx.build_method(spec, base.classnames)
         batch = ctx.train_config(spec).eval_batch_size

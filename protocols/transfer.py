@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from benchmark.data.fewshot import all_classes, dassl_few_shot
-from benchmark.protocol import CellOutput, CellPlan, Protocol, fit_on
+from benchmark.protocol import CellOutput, CellPlan, Protocol, fit_on, split_tags
 from benchmark.specs import RunSpec
 
 
@@ -44,6 +44,7 @@ class SourceToTargets(Protocol):
 
         out = CellOutput()
         source = ctx.dataset(spec.dataset)
+        split_tags(out, source, [ctx.dataset(name) for name in spec.targets])
         classes = all_classes(source.classnames)
         method = ctx.build_method(spec, classes.classnames)
         batch = ctx.train_config(spec).eval_batch_size

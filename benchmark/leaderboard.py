@@ -2,8 +2,9 @@
 
 Rows come from MLflow (the latest FINISHED run per run_key of a protocol) or, in tests, straight
 from lists. Derived numbers are computed here only: mean and population std over seeds (numpy
-ddof=0, as CoOp's `parse_test_res.py`), HM of the seed-averaged base and new accuracies, and
-dataset averages as the papers compute them (HM of the averaged base and new).
+ddof=0, as CoOp's `parse_test_res.py`) and its `--ci95` half-width 1.96*std/sqrt(n), HM of the
+seed-averaged base and new accuracies, and dataset averages as the papers compute them (HM of the
+averaged base and new). `rebuild` also renders the Markdown and PNG leaderboards (`benchmark.report`).
 """
 
 from __future__ import annotations
@@ -18,11 +19,23 @@ import numpy as np
 import pandas as pd
 
 from benchmark.specs import LONG_COLUMNS, Result
+from benchmark.stats import ci95
 
 log = logging.getLogger(__name__)
 
-B2N_COLUMNS = ("method", "dataset", "n_seeds", "base_mean", "base_std", "new_mean", "new_std", "hm")
-TRANSFER_COLUMNS = ("method", "source", "target", "n_seeds", "acc_mean", "acc_std")
+B2N_COLUMNS = (
+    "method",
+    "dataset",
+    "n_seeds",
+    "base_mean",
+    "base_std",
+    "base_ci95",
+    "new_mean",
+    "new_std",
+    "new_ci95",
+    "hm",
+)
+TRANSFER_COLUMNS = ("method", "source", "target", "n_seeds", "acc_mean", "acc_std", "acc_ci95")
 AVERAGE = "average"
 DECIMALS = 2
 
@@ -99,8 +112,10 @@ def _b2n_row(method: str, dataset: str, base: np.ndarray, new: np.ndarray) -> di
         "n_seeds": len(base),
         "base_mean": round(base_mean, DECIMALS),
         "base_std": round(float(np.std(base)), DECIMALS),
+        "base_ci95": round(ci95(base), DECIMALS),
         "new_mean": round(new_mean, DECIMALS),
         "new_std": round(float(np.std(new)), DECIMALS),
+        "new_ci95": round(ci95(new), DECIMALS),
         "hm": round(harmonic_mean(base_mean, new_mean), DECIMALS),
     }
 
@@ -134,6 +149,7 @@ def _transfer_row(method: str, source: str, target: str, values: np.ndarray) -> 
         "n_seeds": len(values),
         "acc_mean": round(float(np.mean(values)), DECIMALS),
         "acc_std": round(float(np.std(values)), DECIMALS),
+        "acc_ci95": round(ci95(values), DECIMALS),
     }
 
 
@@ -156,7 +172,9 @@ def wide_table(protocol: str, long: pd.DataFrame, order: Iterable[str] = ()) -> 
 
 
 def rebuild(tracker, protocol: str, out_dir: Path, *, profile: str | None = None, order: Iterable[str] = ()) -> Path:
-    """Regenerate `leaderboard_<protocol>.csv` and `runs_<protocol>.csv` from the tracking store."""
+    """Regenerate `leaderboard_<protocol>.csv`, `runs_<protocol>.csv` and the `.md`/`.png` from the tracking store."""
+    from benchmark.report import write_reports
+
     runs = [r for r in tracker.finished_runs(protocol) if profile is None or r.tags.get("profile") == profile]
     long = long_rows(runs)
     wide = wide_table(protocol, long, order)
@@ -164,5 +182,7 @@ def rebuild(tracker, protocol: str, out_dir: Path, *, profile: str | None = None
     write_atomic(long, out_dir / f"runs_{protocol}.csv")
     path = out_dir / f"leaderboard_{protocol}.csv"
     write_atomic(wide, path)
-    log.info("wrote %s (%d rows from %d runs)", path, len(wide), len(runs))
+    profiles = {r.tags.get("profile") for r in runs}
+    write_reports(protocol, wide, out_dir, profile=profile or (profiles.pop() if len(profiles) == 1 else None))
+    log.info("wrote %s and its .md/.png (%d rows from %d runs)", path, len(wide), len(runs))
     return path

@@ -23,7 +23,18 @@ def test_sweep_logs_runs_with_tags_and_writes_leaderboards(finished_sweep):
     from mlflow import MlflowClient
 
     board = pd.read_csv(finished_sweep / "results" / "leaderboard_b2n.csv")
-    assert list(board.columns) == ["method", "dataset", "n_seeds", "base_mean", "base_std", "new_mean", "new_std", "hm"]
+    assert list(board.columns) == [
+        "method",
+        "dataset",
+        "n_seeds",
+        "base_mean",
+        "base_std",
+        "base_ci95",
+        "new_mean",
+        "new_std",
+        "new_ci95",
+        "hm",
+    ]
     assert len(board) == 2 and set(board.dataset) == {"mlrsnet"}
     assert board.method.str.startswith("coop[world+").sum() == 1 and (board.method == "zeroshot").sum() == 1
     runs_csv = pd.read_csv(finished_sweep / "results" / "runs_b2n.csv")

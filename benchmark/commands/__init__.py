@@ -4,4 +4,4 @@
 receives the parsed arguments and returns an exit code (raise `UsageError` for bad input).
 """
 
-COMMANDS: tuple[str, ...] = ()
+COMMANDS: tuple[str, ...] = ("benchmark.commands.data", "benchmark.commands.compare")

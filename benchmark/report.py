@@ -1,0 +1,299 @@
+"""Readable leaderboards: `leaderboard_<protocol>.md` and `.png`, rendered from the wide CSV table.
+
+They are regenerated together with the CSVs (`benchmark.leaderboard.rebuild`) and attached to the
+sweep's parent MLflow run (`log_sweep_reports`). The Markdown marks the best value per column among
+the methods of each dataset. For paper-profile runs it puts the published number and our difference
+beside every cell (`benchmark.published`). The PNG draws grouped bars with 95% seed intervals.
+Figures are built with `matplotlib.figure.Figure`, which renders with Agg and never touches pyplot's
+global state, so this works headless and inside worker processes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import pandas as pd
+
+from benchmark.published import AVERAGE, Published, load_published
+
+log = logging.getLogger(__name__)
+
+TITLES = {"b2n": "base-to-new", "xd": "cross-dataset", "dg": "domain generalization"}
+# (column title, mean column, spread column or None, published metric)
+B2N_METRICS = (
+    ("base", "base_mean", "base_std", "base"),
+    ("new", "new_mean", "new_std", "new"),
+    ("HM", "hm", None, "hm"),
+)
+TRANSFER_METRICS = (("accuracy", "acc_mean", "acc_std", "acc"),)
+
+
+def new_figure(width: float, height: float):
+    """A pyplot-free matplotlib Figure (saved with the Agg canvas)."""
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height))
+
+
+def _groups(protocol: str, wide: pd.DataFrame) -> list[tuple[tuple[str, str], pd.DataFrame]]:
+    """Rows grouped per compared cell: (source, dataset) for b2n ("" source) or (source, target); averages last."""
+    if protocol == "b2n":
+        frame = wide.assign(_source="", _dataset=wide["dataset"])
+    else:
+        frame = wide.assign(_source=wide["source"], _dataset=wide["target"])
+    keys = list(dict.fromkeys(zip(frame._source, frame._dataset)))
+    keys = [k for k in keys if k[1] != AVERAGE] + [k for k in keys if k[1] == AVERAGE]
+    out = []
+    for source, dataset in keys:
+        rows = frame[(frame._source == source) & (frame._dataset == dataset)].sort_values("method", kind="stable")
+        out.append(((source, dataset), rows))
+    return out
+
+
+def _covered(wide: pd.DataFrame, protocol: str, method: str, source: str) -> tuple[str, ...]:
+    """The datasets our average row of `method` averages over (for matching a published average)."""
+    if protocol == "b2n":
+        rows = wide[(wide.method == method) & (wide.dataset != AVERAGE)]
+        return tuple(rows.dataset)
+    rows = wide[(wide.method == method) & (wide.source == source)]
+    return tuple(t for t in rows.target if t not in (AVERAGE, source))
+
+
+def markdown_leaderboard(
+    protocol: str, wide: pd.DataFrame, *, published: Published | None = None, profile: str | None = None
+) -> str:
+    """The Markdown leaderboard of one protocol.
+
+    Args:
+        protocol: "b2n", "xd" or "dg".
+        wide: the leaderboard CSV table (`benchmark.leaderboard.wide_table`).
+        published: published values to show beside ours (paper profile), or None.
+        profile: the runs' profile, for the note under the table.
+    """
+    b2n = protocol == "b2n"
+    metrics = B2N_METRICS if b2n else TRANSFER_METRICS
+    lines = [f"# Leaderboard: {TITLES.get(protocol, protocol)} (`{protocol}`)", ""]
+    lines.append(
+        f"Generated from MLflow by `python -m benchmark leaderboard` (profile {profile or 'any'}); do not edit. "
+        f"Numbers are the CSV `leaderboard_{protocol}.csv`, top-1 accuracy in percent."
+    )
+    lines.append("")
+    if wide.empty:
+        return "\n".join([*lines, "No finished runs yet.", ""])
+    head = ["dataset"] if b2n else ["source", "target"]
+    head += ["method", "seeds"]
+    for title, *_ in metrics:
+        head.append(title)
+        if published is not None:
+            head.append(f"{title} paper (diff)")
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    notes: dict[str, int] = {}
+    for (source, dataset), rows in _groups(protocol, wide):
+        best = {m[1]: rows[m[1]].max() for m in metrics} if len(rows) > 1 else {}
+        for row in rows.itertuples(index=False):
+            cells = [dataset] if b2n else [source, dataset]
+            cells += [row.method, str(row.n_seeds)]
+            for _, mean_col, std_col, metric in metrics:
+                mean = getattr(row, mean_col)
+                text = f"{mean:.2f}"
+                if mean_col in best and mean == best[mean_col]:
+                    text = f"**{text}**"
+                if std_col is not None:
+                    text += f" ± {getattr(row, std_col):.2f}"
+                cells.append(text)
+                if published is not None:
+                    where = (row.method, source, dataset, metric)
+                    cells.append(_published_cell(published, wide, protocol, where, mean, notes))
+            lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    spread = "base/new" if b2n else "accuracy"
+    lines.append(
+        f"Bold: best per column among the methods on the same {'dataset' if b2n else 'target'}. "
+        f"± is the population std over seeds (numpy ddof=0, as CoOp's `parse_test_res.py`); the 95% half-widths "
+        f"1.96·std/√n are the `*_ci95` columns of the CSV ({spread}). "
+        + ("HM is of the seed-averaged base and new. " if b2n else "")
+        + f"The `{AVERAGE}` row averages per seed over the {'datasets' if b2n else 'targets (not the source)'}, "
+        "then over seeds."
+    )
+    lines.append("")
+    if published is not None:
+        lines.append(
+            f"paper (diff): the published value and ours minus it, from `results/published/{protocol}.csv` "
+            "(matched by method name, zeroshot = CLIP; citations there). A dash: no published value, or our average "
+            "covers other datasets than the published one."
+        )
+        if notes:
+            lines += ["", *(f"- [{n}] {note}" for note, n in notes.items())]
+    elif profile == "paper":
+        lines.append(f"No published values found for `{protocol}` (results/published/{protocol}.csv).")
+    else:
+        lines.append(
+            "Published values: none for these runs. They are not on the paper profile (e.g. the embedded world's "
+            "synthetic datasets and tiny CLIP), and no paper reports on them."
+        )
+    lines.append("")
+    return "\n".join(lines)
+
+
+def comparable(published: Published, wide: pd.DataFrame, protocol: str, where: tuple[str, str, str, str]):
+    """The published Value for (method, source, dataset, metric), or None when there is none to compare with.
+
+    An `average` row is compared only when ours averages the same datasets as the published average.
+    """
+    method, source, dataset, metric = where
+    value = published.get(method, source, dataset, metric)
+    if value is not None and dataset == AVERAGE:
+        if set(_covered(wide, protocol, method, source)) != set(published.datasets.get(source, ())):
+            return None
+    return value
+
+
+def _published_cell(
+    published: Published,
+    wide: pd.DataFrame,
+    protocol: str,
+    where: tuple[str, str, str, str],
+    ours: float,
+    notes: dict[str, int],
+) -> str:
+    """`published (ours - published)` with a note marker; a dash when there is nothing comparable."""
+    value = comparable(published, wide, protocol, where)
+    if value is None:
+        return "–"
+    text = f"{value.value:.2f} ({ours - value.value:+.2f})"
+    if value.note:
+        text += f" [{notes.setdefault(value.note, len(notes) + 1)}]"
+    return text
+
+
+def plot_leaderboard(protocol: str, wide: pd.DataFrame, path: Path, *, published: Published | None = None) -> None:
+    """Grouped bars: base/new/HM per method per dataset (b2n) or accuracy per target (xd/dg), ±ci95."""
+    groups = _groups(protocol, wide) if not wide.empty else []
+    if not groups:
+        fig = new_figure(5, 2)
+        fig.text(0.5, 0.5, f"{protocol}: no finished runs yet", ha="center", va="center")
+    elif protocol == "b2n":
+        fig = _plot_b2n(groups, published, wide)
+    else:
+        fig = _plot_transfer(protocol, groups, published, wide)
+    _replace(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+
+
+def _plot_b2n(groups, published: Published | None, wide: pd.DataFrame):
+    cols = min(len(groups), 3)
+    rows = -(-len(groups) // cols)
+    n_methods = max(len(g) for _, g in groups)
+    fig = new_figure(max(4.0, 1.1 * n_methods + 1.5) * cols, 3.6 * rows)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax in axes[len(groups) :]:
+        ax.set_visible(False)
+    width = 0.27
+    for ax, ((_, dataset), frame) in zip(axes, groups):
+        x = list(range(len(frame)))
+        for i, (title, mean_col, _, metric) in enumerate(B2N_METRICS):
+            ci = frame[mean_col.replace("_mean", "_ci95")] if mean_col != "hm" else None
+            pos = [v + (i - 1) * width for v in x]
+            ax.bar(pos, frame[mean_col], width, yerr=ci, capsize=2, label=title)
+            if published is not None:
+                values = [comparable(published, wide, "b2n", (m, "", dataset, metric)) for m in frame.method]
+                pts = [(p, v.value) for p, v in zip(pos, values) if v is not None]
+                if pts:
+                    label = "published" if i == 0 else None
+                    ax.scatter(*zip(*pts), marker="_", s=120, color="black", zorder=3, label=label)
+        ax.set_title(dataset, fontsize=10)
+        ax.set_xticks(x, list(frame.method), rotation=25, ha="right", fontsize=8)
+        ax.set_ylim(0, 100)
+        ax.set_ylabel("accuracy (%)", fontsize=8)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].legend(fontsize=7, loc="lower right", ncol=2)
+    fig.suptitle("base-to-new: base / new / HM (error bars: 95% interval over seeds)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _plot_transfer(protocol: str, groups, published: Published | None, wide: pd.DataFrame):
+    methods = sorted({m for _, g in groups for m in g.method})
+    sources = list(dict.fromkeys(source for (source, _), _ in groups))
+    fig = new_figure(max(6.0, 0.45 * len(groups) * len(methods) + 2), 3.8 * len(sources))
+    axes = fig.subplots(len(sources), 1, squeeze=False).ravel()
+    width = 0.8 / len(methods)
+    for ax, source in zip(axes, sources):
+        mine = [(dataset, frame) for (src, dataset), frame in groups if src == source]
+        for j, method in enumerate(methods):
+            xs, ys, errs, paper = [], [], [], []
+            for i, (dataset, frame) in enumerate(mine):
+                row = frame[frame.method == method]
+                if len(row):
+                    xs.append(i + (j - (len(methods) - 1) / 2) * width)
+                    ys.append(float(row.acc_mean.iloc[0]))
+                    errs.append(float(row.acc_ci95.iloc[0]))
+                    where = (method, source, dataset, "acc")
+                    value = comparable(published, wide, protocol, where) if published is not None else None
+                    if value is not None:
+                        paper.append((xs[-1], value.value))
+            ax.bar(xs, ys, width, yerr=errs, capsize=2, label=method)
+            if paper:
+                ax.scatter(*zip(*paper), marker="_", s=120, color="black", zorder=3)
+        labels = [f"{d}\n(source)" if d == source else d for d, _ in mine]
+        ax.set_xticks(range(len(mine)), labels, fontsize=8)
+        ax.set_ylim(0, 100)
+        ax.set_ylabel("accuracy (%)", fontsize=8)
+        ax.set_title(f"{TITLES.get(protocol, protocol)} from {source}", fontsize=10)
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right", ncol=2)
+    suffix = "; black ticks: published" if published is not None else ""
+    fig.suptitle(f"accuracy per target (error bars: 95% interval over seeds{suffix})", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _replace(path: Path, write: Callable[[str], None]) -> None:
+    """Write through a temporary file and `os.replace`, so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def report_paths(out_dir: Path, protocol: str) -> list[Path]:
+    """The files `rebuild` writes for a protocol: both CSVs, the Markdown and the PNG."""
+    out_dir = Path(out_dir)
+    names = ("leaderboard_{}.csv", "runs_{}.csv", "leaderboard_{}.md", "leaderboard_{}.png")
+    return [out_dir / name.format(protocol) for name in names]
+
+
+def write_reports(
+    protocol: str, wide: pd.DataFrame, out_dir: Path, *, profile: str | None = None, published_dir: Path | None = None
+) -> list[Path]:
+    """Write `leaderboard_<protocol>.md` and `.png`; paper-profile tables get the published values beside ours."""
+    out_dir = Path(out_dir)
+    published = load_published(protocol, published_dir) if profile == "paper" else None
+    md, png = out_dir / f"leaderboard_{protocol}.md", out_dir / f"leaderboard_{protocol}.png"
+    text = markdown_leaderboard(protocol, wide, published=published, profile=profile)
+    _replace(md, lambda tmp: Path(tmp).write_text(text))
+    plot_leaderboard(protocol, wide, png, published=published)
+    return [md, png]
+
+
+def log_sweep_reports(tracker, parent_run_id: str, paths: Iterable[Path]) -> None:
+    """Attach the leaderboard files to the sweep's parent run (works after the run is terminated).
+
+    Args:
+        tracker: a `benchmark.tracking.Tracker`.
+        parent_run_id: the sweep's parent MLflow run.
+        paths: files to attach, e.g. `report_paths(results_dir, protocol)`; missing ones are skipped.
+    """
+    for path in map(Path, paths):
+        if path.is_file():
+            tracker.client.log_artifact(parent_run_id, str(path), artifact_path="leaderboards")
+        else:
+            log.debug("not attaching %s: missing", path)

@@ -1,1 +1,0 @@
-"""Benchmarks run only on request: `pytest tests/bench --benchmark-only --benchmark-json=F`."""

@@ -1,0 +1,147 @@
+"""Markdown and PNG leaderboards, and the published tables they compare against."""
+
+import pandas as pd
+import pytest
+
+from benchmark.leaderboard import B2N_COLUMNS, TRANSFER_COLUMNS, b2n_table, long_rows, rebuild, transfer_table
+from benchmark.published import PUBLISHED_DIR, load_published, load_table, method_key
+from benchmark.report import markdown_leaderboard, plot_leaderboard, write_reports
+from benchmark.tracking import FinishedRun
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def run(method, dataset, seed, metrics, protocol="b2n", profile="world"):
+    tags = {
+        "run_key": f"{method}-{dataset}-{seed}",
+        "method": method.split("[")[0],
+        "label": method,
+        "protocol": protocol,
+        "dataset": dataset,
+        "seed": str(seed),
+        "shots": "16",
+        "backbone": "world",
+        "profile": profile,
+    }
+    return FinishedRun(f"id-{method}-{dataset}-{seed}", tags, metrics, 0)
+
+
+def b2n_runs(datasets=("patternnet", "rsicd"), profile="world"):
+    runs = []
+    for seed in (1, 2, 3):
+        for i, dataset in enumerate(datasets):
+            runs.append(run("coop", dataset, seed, {"acc_base": 90 + seed + i, "acc_new": 60 - i}, profile=profile))
+            runs.append(run("zeroshot", dataset, seed, {"acc_base": 64.0, "acc_new": 64.0 + i}, profile=profile))
+    return runs
+
+
+def test_published_csvs_parse_with_required_columns_and_citations():
+    for protocol in ("b2n", "xd", "dg"):
+        frame = load_table(protocol)
+        assert frame is not None and len(frame) >= 7 * 4
+        assert frame.citation.str.contains("arXiv:").all()
+        methods = set(frame.method)
+        assert {"CLIP", "CoOp", "CoCoOp", "MaPLe"} <= methods
+    b2n = load_table("b2n")
+    maple = b2n[(b2n.method == "MaPLe") & (b2n.dataset == "mlrsnet")].iloc[0]
+    assert maple.hm == 64.59 and "64.77" in maple.note  # the printed, inconsistent value is kept and flagged
+    coop = b2n[(b2n.method == "CoOp") & (b2n.dataset == "patternnet")].iloc[0]
+    assert (coop.base, coop.new, coop.hm) == (91.62, 62.23, 74.12)
+    assert (PUBLISHED_DIR / "README.md").is_file()
+
+
+def test_published_lookup_maps_our_names():
+    assert method_key("zeroshot") == "clip" and method_key("coop[paper+1a2b3c]") == "coop"
+    assert method_key("C-SAW") == "csaw"
+    b2n = load_published("b2n")
+    assert b2n.get("zeroshot", "", "rsicd", "base").value == 54.61
+    assert b2n.get("bimors", "", "rsicd", "base") is None
+    xd = load_published("xd")
+    assert xd.get("cocoop", "patternnet", "resisc45", "acc").value == 49.53
+    # the papers print no transfer average: it is computed, and says so
+    average = xd.get("coop", "patternnet", "average", "acc")
+    assert average.value == pytest.approx(round((42.53 + 49.34 + 44.50) / 3, 2)) and "computed" in average.note
+
+
+def test_markdown_marks_the_best_cell_per_dataset_and_keeps_average_last():
+    wide = b2n_table(long_rows(b2n_runs()), ["patternnet", "rsicd"])
+    text = markdown_leaderboard("b2n", wide, profile="world")
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    assert [r.split(" | ")[0].strip("| ") for r in rows] == ["patternnet"] * 2 + ["rsicd"] * 2 + ["average"] * 2
+    coop_pn = next(r for r in rows if r.startswith("| patternnet | coop"))
+    zs_pn = next(r for r in rows if r.startswith("| patternnet | zeroshot"))
+    assert "**92.00** ± 0.82" in coop_pn  # best base on patternnet: mean of 91, 92, 93
+    assert "**64.00**" in zs_pn and "**60.00**" not in coop_pn  # zero-shot has the best new accuracy
+    assert "Published values: none" in text
+
+
+def test_paper_profile_shows_published_value_and_difference():
+    datasets = ("patternnet", "rsicd", "resisc45", "mlrsnet")
+    maple = [run("maple", "mlrsnet", s, {"acc_base": 79.0, "acc_new": 55.0}, profile="paper") for s in (1, 2, 3)]
+    wide = b2n_table(long_rows([*b2n_runs(datasets, profile="paper"), *maple]), datasets)
+    text = markdown_leaderboard("b2n", wide, published=load_published("b2n"), profile="paper")
+    lines = text.splitlines()
+    assert "base paper (diff)" in text
+    coop_pn = next(line for line in lines if line.startswith("| patternnet | coop"))
+    assert "91.62 (+0.38)" in coop_pn  # ours 92.00 - published 91.62
+    zs_rsicd = next(line for line in lines if line.startswith("| rsicd | zeroshot"))
+    assert "54.61 (+9.39)" in zs_rsicd  # zeroshot is compared with CLIP
+    maple_ml = next(line for line in lines if line.startswith("| mlrsnet | maple"))
+    assert maple_ml.endswith("64.59 (+0.26) [1] |")  # the source's inconsistent HM is footnoted, only the HM
+    assert maple_ml.count("[1]") == 1
+    assert any(line.startswith("- [1] ") and "64.77" in line for line in lines)
+    coop_avg = next(line for line in lines if line.startswith("| average | coop"))
+    assert "87.10 (" in coop_avg  # ours covers the four published datasets, so the average is compared
+
+
+def test_average_is_compared_only_over_the_published_datasets():
+    wide = b2n_table(long_rows(b2n_runs(("patternnet", "rsicd"), profile="paper")), ["patternnet", "rsicd"])
+    text = markdown_leaderboard("b2n", wide, published=load_published("b2n"), profile="paper")
+    average = next(line for line in text.splitlines() if line.startswith("| average | coop"))
+    assert "87.10" not in average and "–" in average  # ours averages 2 datasets, the paper 4
+
+
+def test_transfer_markdown_and_png(tmp_path):
+    runs = []
+    for seed in (1, 2):
+        for method, shift in (("coop", 0.0), ("maple", 2.0)):
+            metrics = {"acc_all": 85 + shift, "acc_all/rsicd": 43 + shift + seed, "acc_all/resisc45": 49.0}
+            runs.append(run(method, "patternnet", seed, metrics, protocol="xd", profile="paper"))
+    wide = transfer_table(long_rows(runs), ["rsicd", "resisc45"])
+    assert tuple(wide.columns) == TRANSFER_COLUMNS
+    written = write_reports("xd", wide, tmp_path, profile="paper")
+    text = (tmp_path / "leaderboard_xd.md").read_text()
+    maple_rsicd = next(line for line in text.splitlines() if line.startswith("| patternnet | rsicd | maple"))
+    assert "**46.50** ± 0.50" in maple_rsicd and "45.23 (+1.27)" in maple_rsicd
+    png = (tmp_path / "leaderboard_xd.png").read_bytes()
+    assert png.startswith(PNG) and len(png) > 10_000
+    assert [p.name for p in written] == ["leaderboard_xd.md", "leaderboard_xd.png"]
+
+
+def test_png_is_produced_for_b2n_and_for_an_empty_table(tmp_path):
+    wide = b2n_table(long_rows(b2n_runs()), ["patternnet", "rsicd"])
+    plot_leaderboard("b2n", wide, tmp_path / "b.png")
+    data = (tmp_path / "b.png").read_bytes()
+    assert data.startswith(PNG) and len(data) > 10_000
+    plot_leaderboard("dg", pd.DataFrame(columns=list(TRANSFER_COLUMNS)), tmp_path / "empty.png")
+    assert (tmp_path / "empty.png").read_bytes().startswith(PNG)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary files left
+
+
+class FakeTracker:
+    def __init__(self, runs):
+        self.runs = runs
+
+    def finished_runs(self, protocol):
+        return [r for r in self.runs if r.tags["protocol"] == protocol]
+
+
+def test_rebuild_writes_csv_with_ci95_columns_and_the_md_and_png(tmp_path):
+    rebuild(FakeTracker(b2n_runs()), "b2n", tmp_path, profile="world", order=["patternnet", "rsicd"])
+    board = pd.read_csv(tmp_path / "leaderboard_b2n.csv")
+    assert tuple(board.columns) == B2N_COLUMNS
+    coop = board[(board.method == "coop") & (board.dataset == "patternnet")].iloc[0]
+    assert coop.base_ci95 == pytest.approx(round(1.96 * (2 / 3) ** 0.5 / 3**0.5, 2))  # std sqrt(2/3) over 3 seeds
+    assert coop.new_ci95 == 0.0
+    for name in ("leaderboard_b2n.md", "leaderboard_b2n.png", "runs_b2n.csv"):
+        assert (tmp_path / name).is_file()

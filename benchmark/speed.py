@@ -20,13 +20,18 @@ class FastPath:
         cache_class_text: compute image-independent class text features once per evaluation
             instead of once per batch.
         feature_cache: serve frozen image features (and augmented views) from the on-disk cache.
+        pooled_rows_only: in the last block of each tower compute only the row that is pooled (EOT
+            for prompts, CLS for images); the other rows' outputs are discarded by the pooling.
     """
 
     truncate_text: bool = True
     batch_prompts: bool = True
     cache_class_text: bool = True
     feature_cache: bool = True
+    pooled_rows_only: bool = True
 
 
 FAST = FastPath()
-NAIVE = FastPath(truncate_text=False, batch_prompts=False, cache_class_text=False, feature_cache=False)
+NAIVE = FastPath(
+    truncate_text=False, batch_prompts=False, cache_class_text=False, feature_cache=False, pooled_rows_only=False
+)

@@ -172,7 +172,15 @@ class PromptMethod(nn.Module):
         """Cached features when the batch carries them, else the frozen image tower's output."""
         if batch.features is not None:
             return batch.features
-        return self.clip.encode_image(batch.images, return_tokens=self.requirements.image_tokens)
+        return self.encode_image(batch.images, return_tokens=self.requirements.image_tokens)
+
+    def encode_prompts(self, prompts: Tensor, eot: Tensor, **kwargs: Any) -> Tensor:
+        """The backbone's prompt encoder under this method's fast-path switches."""
+        return self.clip.encode_prompts(prompts, eot, pooled_only=self.fast.pooled_rows_only, **kwargs)
+
+    def encode_image(self, images: Tensor, **kwargs: Any) -> ImageFeatures:
+        """The backbone's image encoder under this method's fast-path switches."""
+        return self.clip.encode_image(images, pooled_only=self.fast.pooled_rows_only, **kwargs)
 
     def text_length(self, prompts: ClassPrompts) -> int:
         """Prompt length to encode under the current fast-path switches."""

@@ -272,10 +272,10 @@ class BiMoRS(PromptMethod):
         scale = self.clip.logit_scale
         if self.fast.batch_prompts:
             eot = self.prompts.eot.repeat(n_img)
-            text = self.clip.encode_prompts(prompts.flatten(0, 1), eot).unflatten(0, (n_img, n_cls))
+            text = self.encode_prompts(prompts.flatten(0, 1), eot).unflatten(0, (n_img, n_cls))
             return scale * (image.unsqueeze(1) @ normalize(text).transpose(1, 2)).squeeze(1)
         logits = []
         for prompts_i, image_i in zip(prompts, image):
-            text = normalize(self.clip.encode_prompts(prompts_i, self.prompts.eot))
+            text = normalize(self.encode_prompts(prompts_i, self.prompts.eot))
             logits.append(scale * image_i @ text.t())
         return torch.stack(logits)

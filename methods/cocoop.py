@@ -110,11 +110,11 @@ class CoCoOp(PromptMethod):
         scale, eot = self.clip.logit_scale, self.prompts.eot
         if self.fast.batch_prompts:
             n_img, n_cls = prompts.shape[:2]
-            text = self.clip.encode_prompts(prompts.flatten(0, 1), eot.repeat(n_img))  # [B*C, D]
+            text = self.encode_prompts(prompts.flatten(0, 1), eot.repeat(n_img))  # [B*C, D]
             text = normalize(text.view(n_img, n_cls, -1))  # [B, C, D]
             return scale * torch.bmm(text, image.unsqueeze(-1)).squeeze(-1)
         rows = []
         for prompts_i, image_i in zip(prompts, image):
-            text_i = normalize(self.clip.encode_prompts(prompts_i, eot))  # [C, D]
+            text_i = normalize(self.encode_prompts(prompts_i, eot))  # [C, D]
             rows.append(scale * image_i @ text_i.t())
         return torch.stack(rows)

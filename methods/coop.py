@@ -142,7 +142,7 @@ class CoOp(PromptMethod):
 
     def compute_class_text(self) -> Tensor:
         """Text features [C, D] of the learned prompts."""
-        return self.clip.encode_prompts(self.build_prompts(), self.prompts.eot)
+        return self.encode_prompts(self.build_prompts(), self.prompts.eot)
 
     def forward(self, batch: Batch) -> Tensor:
         """Logits [B, C]; the text side runs once per batch (once per evaluation when caching)."""

@@ -144,7 +144,7 @@ class MaPLe(PromptMethod):
     def compute_class_text(self) -> Tensor:
         """Text features [C, D]: ctx spliced at layer 0, deep text prompts replacing it in later blocks."""
         prompts = splice_context(self.prompts, self.ctx, self.text_length(self.prompts))  # [C, L, W_t]
-        return self.clip.encode_prompts(prompts, self.prompts.eot, layer_hook=self._text_hook)
+        return self.encode_prompts(prompts, self.prompts.eot, layer_hook=self._text_hook)
 
     def forward(self, batch: Batch) -> Tensor:
         """Logits [B, C]; the image tower runs with the learned visual prompts (no feature cache)."""
@@ -152,5 +152,5 @@ class MaPLe(PromptMethod):
             raise ValueError("MaPLe needs pixels: its image path depends on learned prompts")
         images = batch.images
         shared = self._inject(self.proj(self.ctx), images.shape[0], self.ctx.dtype)  # [B, n_ctx, W_v]
-        pooled = self.clip.encode_image(images, extra_tokens=shared, layer_hook=self._vision_hook).pooled
+        pooled = self.encode_image(images, extra_tokens=shared, layer_hook=self._vision_hook).pooled
         return self.clip.logit_scale * normalize(pooled) @ self.class_text_features().t()

@@ -46,7 +46,9 @@ class ZeroShotCLIP(PromptMethod):
 
     def compute_class_text(self) -> Tensor:
         """Text features of the filled-in template."""
-        return self.clip.encode_text(self.texts, truncate=self.fast.truncate_text)
+        return self.clip.encode_text(
+            self.texts, truncate=self.fast.truncate_text, pooled_only=self.fast.pooled_rows_only
+        )
 
     def forward(self, batch: Batch) -> Tensor:
         """Logits [B, C]."""

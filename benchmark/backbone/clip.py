@@ -9,7 +9,9 @@ Methods never copy CLIP's text or image encoder (the reference repositories hold
   extra tokens to the vision sequence before `ln_pre`;
 * return the last block's tokens before `ln_post` (BiMoRS conditions on them);
 * truncate prompt sequences at the longest EOT of the batch. CLIP's text mask is causal, so the EOT
-  feature never depends on later positions and the truncation is exact (DESIGN section 6).
+  feature never depends on later positions and the truncation is exact (DESIGN section 6);
+* compute only the pooled row (EOT, or CLS) in the last block: every other row of the last block's
+  output is discarded by the pooling, so skipping its query, output projection and MLP is exact too.
 
 Dimensions are read from the model; nothing here knows a method's name.
 """
@@ -165,38 +167,60 @@ class FrozenClip(nn.Module):
         return self.embed_tokens(self.tokenize([text]))[0, 1 : 1 + n_words].clone()
 
     # -- text tower -------------------------------------------------------------------------------
-    def _run_blocks(self, blocks: nn.Module, x: Tensor, mask: Tensor | None, hook: LayerHook | None) -> Tensor:
+    def _run_blocks(
+        self,
+        blocks: nn.Module,
+        x: Tensor,
+        mask: Tensor | None,
+        hook: LayerHook | None,
+        pooled_rows: Tensor | None = None,
+    ) -> Tensor:
+        """Run the residual blocks on x [N, L, W].
+
+        With `pooled_rows` [N] the last block computes only those rows and [N, W] is returned.
+        """
         batch_first = getattr(blocks, "batch_first", True)
-        for index, block in enumerate(blocks.resblocks):
+        resblocks = list(blocks.resblocks)
+        for index, block in enumerate(resblocks):
             if hook is not None:
                 x = hook(index, x)
+            if pooled_rows is not None and index == len(resblocks) - 1 and _prunable(block):
+                return _block_rows(block, x, pooled_rows, causal=mask is not None, batch_first=batch_first)
             if batch_first:
                 x = block(x, attn_mask=mask)
             else:
                 x = block(x.transpose(0, 1), attn_mask=mask).transpose(0, 1)
+        if pooled_rows is not None:
+            return x[torch.arange(x.shape[0], device=x.device), pooled_rows]
         return x
 
-    def encode_prompts(self, prompts: Tensor, eot: Tensor, *, layer_hook: LayerHook | None = None) -> Tensor:
+    def encode_prompts(
+        self, prompts: Tensor, eot: Tensor, *, layer_hook: LayerHook | None = None, pooled_only: bool = False
+    ) -> Tensor:
         """Text features [N, D] of prompt embeddings [N, L, W], pooled at `eot` [N].
 
         `L` may be shorter than the context length (causal truncation); it must exceed every EOT.
+        `pooled_only` computes only the EOT rows in the last block (exact).
         """
         length = prompts.shape[1]
         x = prompts + self.model.positional_embedding[:length].to(prompts.dtype)
         mask = self.model.attn_mask
         mask = None if mask is None else mask[:length, :length]
-        x = self._run_blocks(self.model.transformer, x, mask, layer_hook)
-        x = x[torch.arange(x.shape[0], device=x.device), eot]
+        if pooled_only:
+            x = self._run_blocks(self.model.transformer, x, mask, layer_hook, pooled_rows=eot)
+        else:
+            x = self._run_blocks(self.model.transformer, x, mask, layer_hook)
+            x = x[torch.arange(x.shape[0], device=x.device), eot]
         x = self.model.ln_final(x)
         proj = self.model.text_projection
         return proj(x) if isinstance(proj, nn.Linear) else x @ proj
 
-    def encode_text(self, texts: Sequence[str], *, truncate: bool = True) -> Tensor:
+    def encode_text(self, texts: Sequence[str], *, truncate: bool = True, pooled_only: bool = False) -> Tensor:
         """Text features [N, D] of plain strings (zero-shot prompts)."""
         tokens = self.tokenize(texts)
         eot = tokens.argmax(dim=-1)
         length = int(eot.max()) + 1 if truncate else tokens.shape[1]
-        return self.encode_prompts(self.embed_tokens(tokens[:, :length]), eot)
+        return self.encode_prompts(self.embed_tokens(tokens[:, :length]), eot, pooled_only=pooled_only)
 
     # -- image tower ------------------------------------------------------------------------------
     def encode_image(
@@ -206,6 +230,7 @@ class FrozenClip(nn.Module):
         extra_tokens: Tensor | None = None,
         layer_hook: LayerHook | None = None,
         return_tokens: bool = False,
+        pooled_only: bool = False,
     ) -> ImageFeatures:
         """Image features of normalised pixels [B, 3, H, W].
 
@@ -215,6 +240,8 @@ class FrozenClip(nn.Module):
                 embedding and before `ln_pre` (MaPLe's first-layer visual prompts).
             layer_hook: called before every block with (index, tokens [B, N, W_v]).
             return_tokens: also return the last block's output before `ln_post`.
+            pooled_only: compute only the CLS row in the last block (exact; ignored with
+                `return_tokens`, which needs every row).
         """
         visual = self.model.visual
         x = visual.conv1(images.to(visual.conv1.weight.dtype))  # [B, W, g, g]
@@ -224,6 +251,41 @@ class FrozenClip(nn.Module):
         if extra_tokens is not None:
             x = torch.cat([x, extra_tokens], dim=1)
         x = visual.ln_pre(x)
+        if pooled_only and not return_tokens:
+            cls_rows = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
+            cls_out = self._run_blocks(visual.transformer, x, None, layer_hook, pooled_rows=cls_rows)
+            return ImageFeatures(visual.ln_post(cls_out) @ visual.proj)
         x = self._run_blocks(visual.transformer, x, None, layer_hook)
         pooled = visual.ln_post(x[:, 0]) @ visual.proj
         return ImageFeatures(pooled, x if return_tokens else None)
+
+
+def _prunable(block: nn.Module) -> bool:
+    """Whether `block` is open_clip's standard pre-LN residual block (its parts are known)."""
+    return (
+        isinstance(getattr(block, "attn", None), nn.MultiheadAttention)
+        and all(hasattr(block, name) for name in ("ln_1", "ln_2", "mlp", "ls_1", "ls_2"))
+        and not hasattr(block, "ln_1_kv")
+    )
+
+
+def _block_rows(block: nn.Module, x: Tensor, rows: Tensor, *, causal: bool, batch_first: bool) -> Tensor:
+    """The output [N, W] of one pre-LN residual block at one query row per sequence.
+
+    Keys and values still come from every position; under the causal mask a query at row r sees the
+    positions <= r, which for a single query row is exactly a key-padding mask of the later positions.
+    """
+    index = torch.arange(x.shape[0], device=x.device)
+    h = block.ln_1(x)  # [N, L, W]
+    query = h[index, rows].unsqueeze(1)  # [N, 1, W]
+    padding = None
+    if causal:
+        padding = torch.arange(x.shape[1], device=x.device).unsqueeze(0) > rows.unsqueeze(1)  # [N, L]
+    if batch_first:
+        attended = block.attn(query, h, h, need_weights=False, key_padding_mask=padding)[0]
+    else:
+        q, kv = query.transpose(0, 1), h.transpose(0, 1)
+        attended = block.attn(q, kv, kv, need_weights=False, key_padding_mask=padding)[0].transpose(0, 1)
+    out = x[index, rows].unsqueeze(1) + block.ls_1(attended)
+    out = out + block.ls_2(block.mlp(block.ln_2(out)))
+    return out[:, 0]

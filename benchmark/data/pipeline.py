@@ -127,7 +127,9 @@ class ImageBank:
                     decoded[i] = self._open(i)
                 pixels.append(apply_view(decoded[i], digests[i], v, self.transform))
             with torch.no_grad():
-                feats = self.clip.encode_image(torch.stack(pixels).to(self.clip.device), return_tokens=self.need_tokens)
+                feats = self.clip.encode_image(
+                    torch.stack(pixels).to(self.clip.device), return_tokens=self.need_tokens, pooled_only=True
+                )
             pooled = feats.pooled.float().cpu().numpy()
             tokens = None if feats.tokens is None else feats.tokens.float().cpu().numpy()
             entries = []

@@ -22,6 +22,8 @@ EPILOG = """examples:
   python -m benchmark run --methods coop,cocoop --datasets patternnet --seeds 1 --set epochs=5
   python -m benchmark run --protocol b2n --dry-run
   python -m benchmark leaderboard
+  python -m benchmark compare coop zeroshot --protocol b2n
+  python -m benchmark run --executor local --workers 2 --config sweep.yaml
   python -m benchmark list methods
   python -m benchmark parity ../shared/parity/*.pt
   python -m benchmark ui
@@ -69,8 +71,25 @@ def _presets(values: Sequence[str]) -> dict[str, str]:
 
 
 # -- run ----------------------------------------------------------------------------------------
+_RUN_DEFAULTS: dict[str, object] = {}  # dest -> default, when neither a flag nor --config gives a value
+_RUN_OPTIONS: list = []  # config_file.Option per run option (the keys a --config file may use)
+_CONFIG_KINDS = {
+    "methods": "names",
+    "datasets": "names",
+    "seeds": "ints",
+    "shots": "int",
+    "workers": "int",
+    "preset": "presets",
+    "overrides": "assignments",
+}
+
+
 def _add_run(sub) -> None:
+    from benchmark.config_file import Option
+    from benchmark.executors import EXECUTORS
+
     p = sub.add_parser("run", help="run methods under a protocol, log to MLflow, rewrite the leaderboard")
+    p.add_argument("--config", default=None, metavar="FILE.yaml", help="run options from a YAML file; flags win")
     p.add_argument("--methods", default="all", help="'all' or a comma-separated list (default: all)")
     p.add_argument("--protocol", default="b2n", help="b2n (aliases: base2new); default b2n")
     p.add_argument("--datasets", default=None, help="comma-separated dataset names (default: the protocol's)")
@@ -94,14 +113,38 @@ def _add_run(sub) -> None:
         "--tracking-uri", default=None, help="MLflow store (default: MLFLOW_TRACKING_URI or sqlite:///mlflow.db)"
     )
     p.add_argument("--results-dir", default=None, help="where leaderboards go (default: ./results)")
-    p.add_argument("--executor", default="serial", help="serial (default)")
-    p.add_argument("--workers", default="1", help="worker processes for parallel executors")
+    p.add_argument("--executor", default="serial", help=f"{' | '.join(EXECUTORS)} (default serial)")
+    p.add_argument("--workers", default="1", help="cells run at once by parallel executors (default 1)")
+    p.add_argument("--ray-address", default=None, help="Ray cluster for --executor ray (default: start a local Ray)")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1, ...")
     p.add_argument("--naive", action="store_true", help="turn every exact shortcut off (reference-equivalent path)")
     p.add_argument("--force", action="store_true", help="rerun cells that already finished")
     p.add_argument("--dry-run", action="store_true", help="print the resolved cells as JSON lines; load nothing")
     p.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")
+    # Every default moves to _RUN_DEFAULTS and the parser's becomes None, so that cmd_run can tell a
+    # flag the user gave (it overrides --config) from a default (the config file overrides it).
+    _RUN_OPTIONS.clear()
+    for action in p._actions:
+        if action.dest in ("help", "config"):
+            continue
+        _RUN_DEFAULTS[action.dest] = action.default
+        keys = tuple(s.lstrip("-") for s in action.option_strings if s.startswith("--")) + (action.dest,)
+        kind = _CONFIG_KINDS.get(action.dest, "bool" if action.nargs == 0 else "str")
+        _RUN_OPTIONS.append(Option(action.dest, keys, kind))
+        action.default = None
     p.set_defaults(handler=cmd_run)
+
+
+def _resolve_run_args(args: argparse.Namespace) -> argparse.Namespace:
+    """The run options from flags, then the --config file, then the defaults."""
+    from benchmark.config_file import load_run_config, merge
+
+    given = {dest: getattr(args, dest) for dest in _RUN_DEFAULTS}
+    config = load_run_config(args.config, _RUN_OPTIONS) if args.config else {}
+    resolved = argparse.Namespace(**merge(config, given, _RUN_DEFAULTS))
+    if resolved.quiet and not args.quiet:
+        logging.getLogger().setLevel(logging.WARNING)  # `quiet: true` in the file
+    return resolved
 
 
 def _request(args):
@@ -128,7 +171,11 @@ def cmd_run(args) -> int:
 
     from benchmark.paths import default_tracking_uri, results_dir
 
+    args = _resolve_run_args(args)
     request = _request(args)
+    workers = _int(args.workers, "--workers")
+    if workers < 1:
+        raise UsageError(f"--workers must be a positive integer, got {workers}")
     if args.dry_run:
         from benchmark.planning import build_plan, describe
 
@@ -144,10 +191,11 @@ def cmd_run(args) -> int:
         results_dir=Path(args.results_dir) if args.results_dir else results_dir(),
         force=args.force,
         executor=args.executor,
-        workers=_int(args.workers, "--workers"),
+        workers=workers,
         device=args.device,
         fast=NAIVE if args.naive else FAST,
         progress=not args.quiet and sys.stderr.isatty(),
+        ray_address=args.ray_address,
     )
     outcome = run_sweep(request, options)
     ran = len(outcome.statuses)

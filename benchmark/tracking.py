@@ -59,6 +59,23 @@ class WorkerLock:
             os.close(fd)
         return False
 
+    @staticmethod
+    def prune(folder: Path, *, min_age_s: float = 3600.0) -> int:
+        """Delete lock files nobody holds (one is left per finished process); return how many.
+
+        Only files older than `min_age_s` go, so a lock between its creation and its flock is safe.
+        A run whose lock file is gone reads as stale, exactly as when the file is there unheld.
+        """
+        removed, cutoff = 0, time.time() - min_age_s
+        for path in Path(folder).glob("worker-*.lock"):
+            try:
+                if path.stat().st_mtime < cutoff and not WorkerLock.is_held(str(path)):
+                    path.unlink()
+                    removed += 1
+            except OSError:
+                continue
+        return removed
+
 
 @dataclass
 class FinishedRun:
@@ -76,6 +93,9 @@ class Tracker:
     def __init__(self, uri: str, *, lock_dir: Path | None = None) -> None:
         from mlflow import MlflowClient
 
+        # MLflow prints a "View run at <url>" line to stdout for every run closed through a server.
+        os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+        ensure_store(uri)
         self.uri = uri
         self.client = MlflowClient(tracking_uri=uri)
         self._lock: WorkerLock | None = None
@@ -133,11 +153,14 @@ class Tracker:
         return {run.tags["run_key"] for run in self.finished_runs(protocol)}
 
     # -- writing ----------------------------------------------------------------------------------
+    def _lock_folder(self) -> Path:
+        from benchmark.paths import cache_dir
+
+        return self._lock_dir or cache_dir() / "locks"
+
     def _worker_tags(self) -> dict[str, str]:
         if self._lock is None:
-            from benchmark.paths import cache_dir
-
-            self._lock = WorkerLock(self._lock_dir or cache_dir() / "locks")
+            self._lock = WorkerLock(self._lock_folder())
         return {"worker_host": socket.gethostname(), "worker_lock": self._lock.path, "heartbeat": str(_now_ms())}
 
     def start_parent(self, protocol: str, tags: dict[str, str]) -> str:
@@ -216,11 +239,68 @@ class Tracker:
                 count += 1
         if count:
             log.warning("marked %d stale run(s) of %s as KILLED", count, protocol)
+        WorkerLock.prune(self._lock_folder())
         return count
+
+    def fail_open_cells(self, parent_id: str, run_key: str, reason: str, status: str = "FAILED") -> list[str]:
+        """Mark the still-RUNNING runs of cell `run_key` under sweep `parent_id` as failed.
+
+        Executors call this when a worker died while running the cell (killed, segfault, lost node):
+        the worker could not close its own run, and the driver knows which cell it was running.
+        """
+        experiment_id = self.client.get_run(parent_id).info.experiment_id
+        query = f"attributes.status = 'RUNNING' and tags.run_key = '{run_key}'"
+        failed = []
+        for run in self._search(experiment_id, query):
+            if run.data.tags.get("mlflow.parentRunId") == parent_id:
+                self.fail(run.info.run_id, reason, status)
+                failed.append(run.info.run_id)
+        return failed
 
 
 def _param(value: Any) -> str:
     return json.dumps(value) if isinstance(value, (list, tuple, dict)) else str(value)
+
+
+_CREATE_STORE = "import sys, mlflow; mlflow.MlflowClient(tracking_uri=sys.argv[1]).search_experiments()"
+
+
+def ensure_store(uri: str) -> None:
+    """Create a missing SQLite store atomically, so a sweep killed while it is created leaves none.
+
+    MLflow builds a new store with a series of schema migrations that SQLite cannot roll back as
+    a whole; a kill in the middle would leave a half-built file that every later invocation
+    trips over. The store is built under a temporary name (in a child process, so no connection
+    to that name stays open here) and linked into place only when complete; `os.link` fails
+    when another process got there first, and then its store is used.
+    """
+    if not uri.startswith("sqlite:///"):
+        return
+    db = Path(uri.removeprefix("sqlite:///"))
+    if db.exists():
+        return
+    import subprocess
+    import sys
+    import uuid
+
+    tmp = db.with_name(f".{db.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", _CREATE_STORE, f"sqlite:///{tmp}"], capture_output=True, text=True, timeout=600
+        )
+        if done.returncode != 0:
+            tail = " | ".join(done.stderr.strip().splitlines()[-3:])
+            raise RuntimeError(f"could not create the MLflow store {db}: {tail}")
+        try:
+            os.link(tmp, db)
+            log.info("created MLflow store %s", db)
+        except FileExistsError:
+            log.debug("another process created %s first", db)
+        except OSError:  # a filesystem without hard links
+            if not db.exists():
+                os.replace(tmp, db)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def check_tracking_uri(uri: str) -> None:

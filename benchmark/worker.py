@@ -6,7 +6,6 @@ is recorded on its MLflow run (FAILED with the reason as a tag) and reported bac
 
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
 import time
@@ -61,6 +60,20 @@ def resolve_device(device: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def worker_device(device: str, index: int) -> str:
+    """The device of the `index`-th worker of a pool: one GPU each, round-robin over visible GPUs.
+
+    `auto` and a bare `cuda` are spread over the GPUs; an explicit device (`cuda:1`, `cpu`) is kept.
+    """
+    if device not in ("auto", "cuda"):
+        return device
+    import torch
+
+    if not torch.cuda.is_available():
+        return resolve_device(device)
+    return f"cuda:{index % torch.cuda.device_count()}"
+
+
 def _services(env: WorkerEnv, backbone: str):
     """The per-process tracker and cell context (built on first use, then reused)."""
     key = (env, backbone)
@@ -112,7 +125,7 @@ def execute_cell(spec_json: str, label: str, parent_id: str | None, env: WorkerE
         metrics = {r.metric_key(spec.dataset): r.value for r in output.results}
         tracker.log_results(run_id, metrics, output.tags)
         with tempfile.TemporaryDirectory() as tmp:
-            write_artifacts(Path(tmp), spec, output)
+            write_artifacts(Path(tmp), spec, output, device=str(ctx.clip.device))
             tracker.log_artifacts(run_id, Path(tmp))
         tracker.finish(run_id)
         status.ok, status.metrics = True, metrics
@@ -141,15 +154,8 @@ def _describe_crash(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
 
 
-def write_artifacts(folder: Path, spec: RunSpec, output) -> None:
-    """The per-run files: resolved config, results, learned prompt parameters, training curve."""
-    import torch
+def write_artifacts(folder: Path, spec: RunSpec, output, *, device: str = "unknown") -> None:
+    """Write the per-run files a finished run carries; see `benchmark.artifacts` for the list."""
+    from benchmark.artifacts import write_run_artifacts
 
-    (folder / "config.json").write_text(spec.to_json())
-    results = [r.__dict__ for r in output.results]
-    (folder / "results.json").write_text(json.dumps({"results": results, "tags": output.tags}, indent=1))
-    if output.learned_state:
-        torch.save({k: v.detach().cpu() for k, v in output.learned_state.items()}, folder / "prompt_params.pt")
-    if output.history:
-        rows = [e.__dict__ for e in output.history]
-        (folder / "history.json").write_text(json.dumps(rows, indent=1))
+    write_run_artifacts(folder, spec, output, device=device)

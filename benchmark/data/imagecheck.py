@@ -1,0 +1,106 @@
+"""Find missing, unreadable or corrupt images before a sweep starts, not in the middle of it.
+
+Every image listed in the split file of a dataset a sweep reads (train, val and test: the few-shot
+draw depends on the seed, and the test lists are evaluated whole) is decoded once. JPEGs are
+decoded in draft mode (1/8 scale), which still reads every byte of the entropy-coded data, so
+truncated files are caught at a fraction of a full decode. A passed check is remembered in a small
+JSON marker under the cache, keyed by the dataset folder and split digest and valid while no
+listed file changes size or mtime, so reruns pay only one `stat` per image.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from benchmark.data.catalog import Dataset
+from benchmark.data.splits import SUBSETS
+from benchmark.errors import UsageError
+
+log = logging.getLogger(__name__)
+
+DRAFT_SIZE = (64, 64)
+MAX_THREADS = 8  # PIL releases the GIL while decoding
+
+
+def _verify(path: Path) -> str | None:
+    """None if the image decodes, else a one-line reason."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            img.draft("RGB", DRAFT_SIZE)
+            img.load()
+    except Exception as exc:  # noqa: BLE001 - PIL raises many types for broken files
+        text = " ".join(str(exc).replace(f" '{path}'", "").split()) or type(exc).__name__
+        return text[:200]
+    return None
+
+
+def _fingerprint(dataset: Dataset, relpaths: list[str]) -> str:
+    """Digest of every listed file's (path, size, mtime); UsageError naming the first missing one."""
+    digest = hashlib.sha256()
+    for rel in relpaths:
+        path = dataset.root / dataset.spec.image_dir / rel
+        try:
+            st = path.stat()
+        except OSError:
+            split_file = dataset.root / dataset.spec.split_file
+            raise UsageError(f"dataset {dataset.name}: image not found: {path} (listed in {split_file})") from None
+        digest.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def _marker(dataset: Dataset, cache_root: Path) -> Path:
+    key = hashlib.sha256(f"{dataset.root.resolve()}|{dataset.split.sha256}".encode()).hexdigest()[:24]
+    return cache_root / "checks" / f"images-{dataset.name}-{key}.json"
+
+
+def _write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh)
+    os.replace(tmp, path)
+
+
+def check_dataset_images(dataset: Dataset, cache_root: Path) -> None:
+    """Decode every image a dataset's split file lists (once per version of the files).
+
+    Raises:
+        UsageError: naming the first missing, unreadable or corrupt image, in split-file order.
+    """
+    relpaths = list(dict.fromkeys(item.path for subset in SUBSETS for item in dataset.split.subset(subset)))
+    fingerprint = _fingerprint(dataset, relpaths)
+    marker = _marker(dataset, cache_root)
+    try:
+        if json.loads(marker.read_text()).get("fingerprint") == fingerprint:
+            return
+    except (OSError, ValueError, AttributeError):
+        pass
+    start = time.perf_counter()
+    paths = [dataset.root / dataset.spec.image_dir / rel for rel in relpaths]
+    threads = max(1, min(MAX_THREADS, os.cpu_count() or 1))
+    with ThreadPoolExecutor(threads) as pool:
+        try:
+            for path, problem in zip(paths, pool.map(_verify, paths)):
+                if problem is not None:
+                    raise UsageError(f"dataset {dataset.name}: corrupt or unreadable image {path} ({problem})")
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+    _write_json(marker, {"fingerprint": fingerprint, "images": len(paths), "checked_at": time.time()})
+    log.info("checked %d images of %s in %.1f s", len(paths), dataset.name, time.perf_counter() - start)
+
+
+def check_images(datasets: Iterable[Dataset], cache_root: Path) -> None:
+    """`check_dataset_images` for each dataset."""
+    for dataset in datasets:
+        check_dataset_images(dataset, cache_root)

@@ -1,0 +1,139 @@
+"""A local MLflow tracking server for sweeps whose cells run in several processes.
+
+MLflow's SQLite store reports "database is locked" once several processes write to it, so a
+parallel sweep puts one `mlflow server` (one server worker, the only writer) in front of the
+sweep's SQLite file and points every worker at it over HTTP. The server binds 127.0.0.1 on a free
+port unless told otherwise, serves artifacts from a folder beside the database, and is stopped when
+the sweep ends, also on exceptions; if the driver is killed (SIGKILL), the kernel sends the server
+SIGTERM (Linux `PR_SET_PDEATHSIG`), so no orphan keeps the port.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+from benchmark.errors import UsageError
+
+log = logging.getLogger(__name__)
+
+START_TIMEOUT_S = 120.0  # a cold `mlflow server` on a loaded 2-core box takes 5-20 s
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def healthy(uri: str, timeout: float = 2.0) -> bool:
+    """True when `uri/health` answers."""
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Ask the kernel to SIGTERM this process when its parent dies (Linux only)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def _stop(process: subprocess.Popen, timeout: float = 15.0) -> None:
+    """SIGTERM the server's process group (the CLI and its uvicorn child), then SIGKILL."""
+    if process.poll() is not None:
+        return
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        try:
+            process.wait(wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+@contextlib.contextmanager
+def tracking_server(store_uri: str, *, host: str = "127.0.0.1", port: int | None = None) -> Iterator[str]:
+    """Serve the SQLite store `store_uri` over HTTP for the duration of the `with` block.
+
+    Yields:
+        The server's http URI.
+
+    Raises:
+        UsageError: the store is not a SQLite URI.
+        RuntimeError: the server did not become healthy (its log tail is in the message).
+    """
+    if not store_uri.startswith("sqlite:///"):
+        raise UsageError(f"a local tracking server needs a sqlite:/// store, got {store_uri!r}")
+    db = Path(store_uri.removeprefix("sqlite:///"))
+    artifacts = db.parent / "mlartifacts"
+    artifacts.mkdir(parents=True, exist_ok=True)
+    port = port or free_port(host)
+    uri = f"http://{host}:{port}"
+    command = [
+        sys.executable, "-m", "mlflow", "server",
+        "--backend-store-uri", store_uri,
+        "--artifacts-destination", str(artifacts.resolve()),
+        "--host", host,
+        "--port", str(port),
+        "--workers", "1",  # one writer process: the reason this server exists
+    ]  # fmt: skip
+    env = {
+        **os.environ,
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",  # no background job runner (more SQLite writers)
+        "MLFLOW_LOGGING_LEVEL": os.environ.get("MLFLOW_LOGGING_LEVEL", "WARNING"),
+    }
+    logfile = tempfile.TemporaryFile(mode="w+b")
+    process = subprocess.Popen(
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=logfile,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,  # Ctrl-C reaches the driver, which still needs the server to mark runs KILLED
+        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,  # noqa: PLW1509
+    )
+    try:
+        _wait_healthy(process, uri, logfile)
+        log.info("MLflow tracking server %s (pid %d) serving %s", uri, process.pid, db)
+        yield uri
+    finally:
+        _stop(process)
+        logfile.close()
+        log.debug("tracking server %s stopped", uri)
+
+
+def _wait_healthy(process: subprocess.Popen, uri: str, logfile) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    delay = 0.1
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            break
+        if healthy(uri, timeout=1.0):
+            return
+        time.sleep(delay)
+        delay = min(delay * 1.5, 1.0)
+    logfile.seek(0)
+    tail = logfile.read().decode(errors="replace").strip().splitlines()[-5:]
+    state = f"exited with code {process.returncode}" if process.poll() is not None else "did not answer"
+    raise RuntimeError(f"MLflow server at {uri} {state}: {' | '.join(tail)}")

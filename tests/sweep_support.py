@@ -1,0 +1,132 @@
+"""Helpers shared by the end-to-end sweep tests (executors, kill/resume, worker crashes).
+
+Every sweep runs as `python -m benchmark run ...` in a subprocess, as a user would start it, so
+executors can spawn processes and clusters, and a test can SIGKILL the whole sweep.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+# The tiny sweep every executor test runs: 2 methods x 1 dataset x 2 seeds = 4 cells.
+SWEEP = ["--methods", "coop,zeroshot", "--datasets", "mlrsnet", "--seeds", "1,2", "--set", "epochs=1", "--quiet"]
+SWEEP_TIMEOUT_S = 600
+_REFERENCE: dict[str, tuple[str, float]] = {}
+
+
+def sweep_env(cache: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env.update(BENCHMARK_CACHE=str(cache), HF_HUB_OFFLINE="1", MLFLOW_LOGGING_LEVEL="WARNING")
+    return env
+
+
+def start_sweep(cwd: Path, cache: Path, *extra: str) -> subprocess.Popen:
+    """Start a sweep in its own process group (so a test can kill all of it)."""
+    cwd.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "benchmark", "run", *SWEEP, *extra],
+        cwd=cwd,
+        env=sweep_env(cache),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def run_sweep(cwd: Path, cache: Path, *extra: str) -> subprocess.CompletedProcess:
+    process = start_sweep(cwd, cache, *extra)
+    try:
+        out, err = process.communicate(timeout=SWEEP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        out, err = process.communicate()
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+
+def leaderboard(cwd: Path) -> str:
+    return (cwd / "results" / "leaderboard_b2n.csv").read_text()
+
+
+def reference_run(tmp_path_factory, cache: Path) -> tuple[str, float]:
+    """Leaderboard and wall time of an uninterrupted serial run of SWEEP (once per session)."""
+    if "b2n" not in _REFERENCE:
+        cwd = tmp_path_factory.mktemp("reference")
+        start = time.monotonic()
+        done = run_sweep(cwd, cache)
+        assert done.returncode == 0, done.stderr[-3000:]
+        _REFERENCE["b2n"] = (leaderboard(cwd), time.monotonic() - start)
+    return _REFERENCE["b2n"]
+
+
+def reference_leaderboard(tmp_path_factory, cache: Path) -> str:
+    """The leaderboard of an uninterrupted serial run of SWEEP."""
+    return reference_run(tmp_path_factory, cache)[0]
+
+
+def store_runs(db: Path) -> list[dict[str, str]]:
+    """Every run of a SQLite MLflow store with its status and tags (read-only, no MLflow import)."""
+    if not db.exists():
+        return []
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+    try:
+        rows = con.execute("SELECT run_uuid, status FROM runs").fetchall()
+        tags = con.execute("SELECT run_uuid, key, value FROM tags").fetchall()
+    except sqlite3.Error:
+        return []  # the store is being created
+    finally:
+        con.close()
+    runs = {run_id: {"run_id": run_id, "status": status} for run_id, status in rows}
+    for run_id, key, value in tags:
+        if run_id in runs:
+            runs[run_id][key] = value
+    return list(runs.values())
+
+
+def cells(db: Path, status: str | None = None) -> list[dict[str, str]]:
+    return [r for r in store_runs(db) if r.get("kind") == "cell" and (status is None or r["status"] == status)]
+
+
+def wait_for(predicate, process: subprocess.Popen, timeout: float = SWEEP_TIMEOUT_S, poll: float = 0.2) -> bool:
+    """Poll until `predicate()` holds (True) or the process ended (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        if process.poll() is not None:
+            return False
+        time.sleep(poll)
+    raise TimeoutError("condition not reached")
+
+
+def kill_group(process: subprocess.Popen) -> None:
+    """SIGKILL the sweep and everything in its process group."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.communicate()
+
+
+def assert_one_finished_run_per_key(db: Path, n_keys: int) -> None:
+    finished = Counter(r["run_key"] for r in cells(db, "FINISHED"))
+    assert len(finished) == n_keys and set(finished.values()) == {1}, finished
+    assert not cells(db, "RUNNING")
+
+
+def fresh_cache(tmp: Path, world_cache: Path) -> Path:
+    """A cache that shares the generated world but has cold feature and caption caches.
+
+    Cells then take seconds (they compute features), which leaves room to kill them mid-run and
+    exercises partially filled caches.
+    """
+    tmp.mkdir(parents=True, exist_ok=True)
+    (tmp / "world").symlink_to(world_cache / "world", target_is_directory=True)
+    return tmp

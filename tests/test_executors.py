@@ -1,0 +1,143 @@
+"""Executors: local, submitit (its local executor) and Ray give the serial leaderboard for the same cells.
+
+Also the executor-level failure path: a worker process killed mid-cell fails only that cell (its run
+is marked FAILED with the cause), the sweep finishes the others and exits 1, and the next invocation
+reruns just that cell.
+"""
+
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+from sweep_support import (
+    assert_one_finished_run_per_key,
+    cells,
+    fresh_cache,
+    leaderboard,
+    reference_leaderboard,
+    run_sweep,
+    start_sweep,
+    store_runs,
+    wait_for,
+)
+
+from benchmark.executors import EXECUTORS
+from benchmark.executors._common import exit_reason
+from benchmark.server import healthy, tracking_server
+from benchmark.worker import worker_device
+
+
+def test_every_executor_is_importable_and_has_run_cells():
+    import importlib
+
+    for name, module in EXECUTORS.items():
+        assert callable(importlib.import_module(module).run_cells), name
+
+
+def test_exit_reason_names_signals():
+    assert exit_reason(-9) == "killed by SIGKILL"
+    assert exit_reason(1) == "exit code 1"
+
+
+def test_worker_device_keeps_explicit_devices():
+    assert worker_device("cpu", 3) == "cpu"
+    assert worker_device("cuda:1", 0) == "cuda:1"
+    import torch
+
+    if not torch.cuda.is_available():
+        assert worker_device("auto", 1) == "cpu"
+
+
+def test_tracking_server_binds_localhost_and_stops(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    from benchmark.tracking import Tracker
+
+    Tracker(uri).experiment_id("b2n")  # the driver creates the experiment before serving
+    with tracking_server(uri) as http:
+        assert http.startswith("http://127.0.0.1:")
+        assert healthy(http)
+        assert Tracker(http).experiment_id("b2n", create=False) is not None
+    assert not healthy(http, timeout=0.5)
+
+
+def _spec_json(seed: int) -> str:
+    from benchmark.specs import RunSpec
+
+    spec = RunSpec(
+        method="zeroshot", preset="world", overrides=(), method_config={}, train_config={}, protocol="b2n",
+        dataset="mlrsnet", targets=(), seed=seed, shots=1, profile="world", backbone="world",
+        backbone_identity="x", split_digests=(), captions="", harness_version="0",
+    )  # fmt: skip
+    return spec.to_json()
+
+
+def test_local_pool_reports_each_cell_even_when_worker_setup_fails():
+    from benchmark.executors import local
+    from benchmark.worker import WorkerEnv
+
+    env = WorkerEnv(tracking_uri="sqlite:///unused.db", profile="no-such-profile", data_root=".")
+    tasks = [(_spec_json(seed), f"cell{seed}") for seed in range(3)]
+    statuses = list(local.run_cells(tasks, None, env, workers=2))
+    assert sorted(s.label for s in statuses) == ["cell0", "cell1", "cell2"]
+    assert all(not s.ok and "unknown profile 'no-such-profile'" in s.reason for s in statuses)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("executor", ["local", "submitit", "ray"])
+def test_executor_gives_the_serial_leaderboard(executor, world_cache, tmp_path, tmp_path_factory):
+    if executor == "ray":
+        pytest.importorskip("ray")
+    if executor == "submitit":
+        pytest.importorskip("submitit")
+    expected = reference_leaderboard(tmp_path_factory, world_cache)
+    done = run_sweep(tmp_path, world_cache, "--executor", executor, "--workers", "2")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "4 cell(s) run, 0 skipped" in done.stdout
+    assert leaderboard(tmp_path) == expected
+    assert_one_finished_run_per_key(tmp_path / "mlflow.db", 4)
+    (sweep,) = [r for r in store_runs(tmp_path / "mlflow.db") if r.get("kind") == "sweep"]
+    assert sweep["status"] == "FINISHED" and sweep["executor"] == executor and sweep["workers"] == "2"
+    assert not (tmp_path / ".submitit").exists()  # job files of a clean submitit sweep are removed
+
+
+def _worker_pids(driver: int) -> list[int]:
+    """Pool workers of the `local` executor: spawned children of the driver."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == driver and b"spawn_main" in cmdline:
+            pids.append(int(stat.parent.name))
+    return sorted(pids)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds workers through /proc")
+def test_a_killed_local_worker_fails_only_its_cell(world_cache, tmp_path, tmp_path_factory):
+    expected = reference_leaderboard(tmp_path_factory, world_cache)
+    cache = fresh_cache(tmp_path / "cache", world_cache)  # cold features: cells run for seconds
+    db = tmp_path / "run" / "mlflow.db"
+    process = start_sweep(tmp_path / "run", cache, "--executor", "local", "--workers", "2")
+    assert wait_for(lambda: len(cells(db, "RUNNING")) >= 2, process), process.communicate()
+    victim = _worker_pids(process.pid)[0]
+    os.kill(victim, signal.SIGKILL)
+    out, err = process.communicate(timeout=600)
+    assert process.returncode == 1, err[-3000:]
+    assert "3 failed" not in out and "1 failed" in out
+    assert "worker process died (killed by SIGKILL) while running the cell" in out
+    (failed,) = cells(db, "FAILED")
+    assert "killed by SIGKILL" in failed["failure_reason"]
+    assert len(cells(db, "FINISHED")) == 3
+    (sweep,) = [r for r in store_runs(db) if r.get("kind") == "sweep"]
+    assert sweep["status"] == "FAILED" and sweep["failure_reason"] == "1 cell(s) failed"
+
+    again = run_sweep(tmp_path / "run", cache, "--executor", "local", "--workers", "2")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "1 cell(s) run, 3 skipped" in again.stdout
+    assert leaderboard(tmp_path / "run") == expected
+    assert_one_finished_run_per_key(db, 4)

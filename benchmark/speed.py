@@ -22,6 +22,8 @@ class FastPath:
         feature_cache: serve frozen image features (and augmented views) from the on-disk cache.
         pooled_rows_only: in the last block of each tower compute only the row that is pooled (EOT
             for prompts, CLS for images); the other rows' outputs are discarded by the pooling.
+        fused_blocks: run each standard residual block as one packed QKV projection and one
+            scaled-dot-product-attention call instead of going through `nn.MultiheadAttention`.
     """
 
     truncate_text: bool = True
@@ -29,9 +31,15 @@ class FastPath:
     cache_class_text: bool = True
     feature_cache: bool = True
     pooled_rows_only: bool = True
+    fused_blocks: bool = True
 
 
 FAST = FastPath()
 NAIVE = FastPath(
-    truncate_text=False, batch_prompts=False, cache_class_text=False, feature_cache=False, pooled_rows_only=False
+    truncate_text=False,
+    batch_prompts=False,
+    cache_class_text=False,
+    feature_cache=False,
+    pooled_rows_only=False,
+    fused_blocks=False,
 )

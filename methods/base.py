@@ -176,11 +176,15 @@ class PromptMethod(nn.Module):
 
     def encode_prompts(self, prompts: Tensor, eot: Tensor, **kwargs: Any) -> Tensor:
         """The backbone's prompt encoder under this method's fast-path switches."""
-        return self.clip.encode_prompts(prompts, eot, pooled_only=self.fast.pooled_rows_only, **kwargs)
+        fast = self.fast
+        return self.clip.encode_prompts(
+            prompts, eot, pooled_only=fast.pooled_rows_only, fused=fast.fused_blocks, **kwargs
+        )
 
     def encode_image(self, images: Tensor, **kwargs: Any) -> ImageFeatures:
         """The backbone's image encoder under this method's fast-path switches."""
-        return self.clip.encode_image(images, pooled_only=self.fast.pooled_rows_only, **kwargs)
+        fast = self.fast
+        return self.clip.encode_image(images, pooled_only=fast.pooled_rows_only, fused=fast.fused_blocks, **kwargs)
 
     def text_length(self, prompts: ClassPrompts) -> int:
         """Prompt length to encode under the current fast-path switches."""

@@ -46,8 +46,9 @@ class ZeroShotCLIP(PromptMethod):
 
     def compute_class_text(self) -> Tensor:
         """Text features of the filled-in template."""
+        fast = self.fast
         return self.clip.encode_text(
-            self.texts, truncate=self.fast.truncate_text, pooled_only=self.fast.pooled_rows_only
+            self.texts, truncate=fast.truncate_text, pooled_only=fast.pooled_rows_only, fused=fast.fused_blocks
         )
 
     def forward(self, batch: Batch) -> Tensor:

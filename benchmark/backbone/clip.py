@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 LayerHook = Callable[[int, Tensor], Tensor]  # (block index, tokens [N, L, W]) -> tokens
@@ -174,10 +175,12 @@ class FrozenClip(nn.Module):
         mask: Tensor | None,
         hook: LayerHook | None,
         pooled_rows: Tensor | None = None,
+        fused: bool = False,
     ) -> Tensor:
         """Run the residual blocks on x [N, L, W].
 
         With `pooled_rows` [N] the last block computes only those rows and [N, W] is returned.
+        With `fused`, standard blocks run as one packed QKV projection and one SDPA call.
         """
         batch_first = getattr(blocks, "batch_first", True)
         resblocks = list(blocks.resblocks)
@@ -186,7 +189,9 @@ class FrozenClip(nn.Module):
                 x = hook(index, x)
             if pooled_rows is not None and index == len(resblocks) - 1 and _prunable(block):
                 return _block_rows(block, x, pooled_rows, causal=mask is not None, batch_first=batch_first)
-            if batch_first:
+            if fused and _prunable(block):
+                x = _fused_block(block, x, mask)
+            elif batch_first:
                 x = block(x, attn_mask=mask)
             else:
                 x = block(x.transpose(0, 1), attn_mask=mask).transpose(0, 1)
@@ -195,32 +200,43 @@ class FrozenClip(nn.Module):
         return x
 
     def encode_prompts(
-        self, prompts: Tensor, eot: Tensor, *, layer_hook: LayerHook | None = None, pooled_only: bool = False
+        self,
+        prompts: Tensor,
+        eot: Tensor,
+        *,
+        layer_hook: LayerHook | None = None,
+        pooled_only: bool = False,
+        fused: bool = False,
     ) -> Tensor:
         """Text features [N, D] of prompt embeddings [N, L, W], pooled at `eot` [N].
 
         `L` may be shorter than the context length (causal truncation); it must exceed every EOT.
-        `pooled_only` computes only the EOT rows in the last block (exact).
+        `pooled_only` computes only the EOT rows in the last block and `fused` runs the blocks as
+        packed QKV + SDPA; both are exact.
         """
         length = prompts.shape[1]
         x = prompts + self.model.positional_embedding[:length].to(prompts.dtype)
         mask = self.model.attn_mask
         mask = None if mask is None else mask[:length, :length]
+        blocks = self.model.transformer
         if pooled_only:
-            x = self._run_blocks(self.model.transformer, x, mask, layer_hook, pooled_rows=eot)
+            x = self._run_blocks(blocks, x, mask, layer_hook, pooled_rows=eot, fused=fused)
         else:
-            x = self._run_blocks(self.model.transformer, x, mask, layer_hook)
+            x = self._run_blocks(blocks, x, mask, layer_hook, fused=fused)
             x = x[torch.arange(x.shape[0], device=x.device), eot]
         x = self.model.ln_final(x)
         proj = self.model.text_projection
         return proj(x) if isinstance(proj, nn.Linear) else x @ proj
 
-    def encode_text(self, texts: Sequence[str], *, truncate: bool = True, pooled_only: bool = False) -> Tensor:
+    def encode_text(
+        self, texts: Sequence[str], *, truncate: bool = True, pooled_only: bool = False, fused: bool = False
+    ) -> Tensor:
         """Text features [N, D] of plain strings (zero-shot prompts)."""
         tokens = self.tokenize(texts)
         eot = tokens.argmax(dim=-1)
         length = int(eot.max()) + 1 if truncate else tokens.shape[1]
-        return self.encode_prompts(self.embed_tokens(tokens[:, :length]), eot, pooled_only=pooled_only)
+        embeddings = self.embed_tokens(tokens[:, :length])
+        return self.encode_prompts(embeddings, eot, pooled_only=pooled_only, fused=fused)
 
     # -- image tower ------------------------------------------------------------------------------
     def encode_image(
@@ -231,6 +247,7 @@ class FrozenClip(nn.Module):
         layer_hook: LayerHook | None = None,
         return_tokens: bool = False,
         pooled_only: bool = False,
+        fused: bool = False,
     ) -> ImageFeatures:
         """Image features of normalised pixels [B, 3, H, W].
 
@@ -242,6 +259,7 @@ class FrozenClip(nn.Module):
             return_tokens: also return the last block's output before `ln_post`.
             pooled_only: compute only the CLS row in the last block (exact; ignored with
                 `return_tokens`, which needs every row).
+            fused: run standard blocks as packed QKV + SDPA (exact).
         """
         visual = self.model.visual
         x = visual.conv1(images.to(visual.conv1.weight.dtype))  # [B, W, g, g]
@@ -253,9 +271,9 @@ class FrozenClip(nn.Module):
         x = visual.ln_pre(x)
         if pooled_only and not return_tokens:
             cls_rows = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
-            cls_out = self._run_blocks(visual.transformer, x, None, layer_hook, pooled_rows=cls_rows)
+            cls_out = self._run_blocks(visual.transformer, x, None, layer_hook, pooled_rows=cls_rows, fused=fused)
             return ImageFeatures(visual.ln_post(cls_out) @ visual.proj)
-        x = self._run_blocks(visual.transformer, x, None, layer_hook)
+        x = self._run_blocks(visual.transformer, x, None, layer_hook, fused=fused)
         pooled = visual.ln_post(x[:, 0]) @ visual.proj
         return ImageFeatures(pooled, x if return_tokens else None)
 
@@ -267,6 +285,23 @@ def _prunable(block: nn.Module) -> bool:
         and all(hasattr(block, name) for name in ("ln_1", "ln_2", "mlp", "ls_1", "ls_2"))
         and not hasattr(block, "ln_1_kv")
     )
+
+
+def _fused_block(block: nn.Module, x: Tensor, mask: Tensor | None) -> Tensor:
+    """A standard block on batch-first x [N, L, W]: one packed QKV projection, one SDPA call.
+
+    The same arithmetic `nn.MultiheadAttention(need_weights=False)` dispatches to, without its
+    generic argument handling and layout round trips, which dominate at the world backbone's sizes.
+    """
+    attn = block.attn
+    n, length, width = x.shape
+    heads = attn.num_heads
+    qkv = F.linear(block.ln_1(x), attn.in_proj_weight, attn.in_proj_bias)  # [N, L, 3W]
+    q, k, v = qkv.view(n, length, 3, heads, width // heads).permute(2, 0, 3, 1, 4)  # [N, H, L, d] each
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=None if mask is None else mask.to(q.dtype))
+    out = F.linear(out.transpose(1, 2).reshape(n, length, width), attn.out_proj.weight, attn.out_proj.bias)
+    x = x + block.ls_1(out)
+    return x + block.ls_2(block.mlp(block.ln_2(x)))
 
 
 def _block_rows(block: nn.Module, x: Tensor, rows: Tensor, *, causal: bool, batch_first: bool) -> Tensor:

@@ -75,9 +75,7 @@ class CaptionCache:
         """Store (digest, text) pairs."""
         con = self._connect()
         with con:
-            con.executemany(
-                "INSERT OR REPLACE INTO captions VALUES (?, ?, ?)", [(captioner, d, t) for d, t in entries]
-            )
+            con.executemany("INSERT OR REPLACE INTO captions VALUES (?, ?, ?)", [(captioner, d, t) for d, t in entries])
 
     def get_embeddings(self, encoder: str, shas: Sequence[str]) -> dict[str, np.ndarray]:
         """Stored embeddings among `shas` (caption text sha256) for `encoder`."""

@@ -51,9 +51,7 @@ def encoder_source(name: str) -> str | Path:
         return BERT_BASE
     if Path(name).is_dir():
         return Path(name)
-    raise UsageError(
-        f"unknown caption encoder {name!r}: expected {BERT_BASE!r}, {MINILM!r} or a local model folder"
-    )
+    raise UsageError(f"unknown caption encoder {name!r}: expected {BERT_BASE!r}, {MINILM!r} or a local model folder")
 
 
 def caption_dim(name: str) -> int:

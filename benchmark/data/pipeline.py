@@ -128,7 +128,10 @@ class ImageBank:
                 pixels.append(apply_view(decoded[i], digests[i], v, self.transform))
             with torch.no_grad():
                 feats = self.clip.encode_image(
-                    torch.stack(pixels).to(self.clip.device), return_tokens=self.need_tokens, pooled_only=True
+                    torch.stack(pixels).to(self.clip.device),
+                    return_tokens=self.need_tokens,
+                    pooled_only=True,
+                    fused=True,
                 )
             pooled = feats.pooled.float().cpu().numpy()
             tokens = None if feats.tokens is None else feats.tokens.float().cpu().numpy()

@@ -53,9 +53,9 @@ PRESETS = {
     ),
     "world": Preset(
         CoCoOpConfig(n_ctx=4, ctx_init="a photo of a"),
-        TrainConfig(epochs=4, batch_size=4, lr=0.002, eval_batch_size=100),
-        "paper model; world schedule for a 2-core CPU sweep (batch 4 instead of 1, 4 epochs: "
-        "160 steps of ~16 ms CPU, a few seconds per cell)",
+        TrainConfig(epochs=20, batch_size=4, lr=0.002, aug_views=10, eval_batch_size=100),
+        "paper model; world schedule for a 2-core CPU sweep: batch 4 instead of 1 with 20 epochs (about 700 "
+        "steps; 4 epochs left base accuracy near zero-shot) over 10 fixed RRC+flip views per image",
     ),
 }
 

@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from benchmark.cli import _RUN_OPTIONS, build_parser, main
+from benchmark.cli import build_parser, main
+from benchmark.commands.run import _RUN_OPTIONS
 from benchmark.config_file import load_run_config, merge
 from benchmark.errors import UsageError
 

@@ -4,4 +4,13 @@
 receives the parsed arguments and returns an exit code (raise `UsageError` for bad input).
 """
 
-COMMANDS: tuple[str, ...] = ("benchmark.commands.data", "benchmark.commands.compare")
+COMMANDS: tuple[str, ...] = (
+    "benchmark.commands.run",
+    "benchmark.commands.leaderboard",
+    "benchmark.commands.listing",
+    "benchmark.commands.ui",
+    "benchmark.commands.parity",
+    "benchmark.commands.world",
+    "benchmark.commands.data",
+    "benchmark.commands.compare",
+)

@@ -45,6 +45,22 @@ def harmonic_mean(base: float, new: float) -> float:
     return 2 * base * new / (base + new) if base + new > 0 else 0.0
 
 
+def latest_per_cell(runs: Iterable) -> list:
+    """The latest finished run of each (label, datasets, seed): one seed is never counted twice.
+
+    Runs of one label differ in run_key only through what the label does not show on purpose (a new
+    harness version, an updated world checkpoint, zero-shot's irrelevant shot count); the newest
+    run is the one that counts.
+    """
+    latest: dict[tuple, object] = {}
+    for run in runs:
+        tags = run.tags
+        key = (tags.get("label", tags["method"]), tags["dataset"], tags.get("targets", ""), tags["seed"])
+        if key not in latest or run.end_time > latest[key].end_time:
+            latest[key] = run
+    return list(latest.values())
+
+
 def long_rows(runs: Iterable) -> pd.DataFrame:
     """The long table: one row per (run, eval dataset, subset, metric), from finished runs."""
     rows = []
@@ -176,6 +192,7 @@ def rebuild(tracker, protocol: str, out_dir: Path, *, profile: str | None = None
     from benchmark.report import write_reports
 
     runs = [r for r in tracker.finished_runs(protocol) if profile is None or r.tags.get("profile") == profile]
+    runs = latest_per_cell(runs)
     long = long_rows(runs)
     wide = wide_table(protocol, long, order)
     out_dir = Path(out_dir)

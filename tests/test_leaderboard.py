@@ -1,7 +1,14 @@
 import pandas as pd
 import pytest
 
-from benchmark.leaderboard import b2n_table, harmonic_mean, long_rows, transfer_table, write_atomic
+from benchmark.leaderboard import (
+    b2n_table,
+    harmonic_mean,
+    latest_per_cell,
+    long_rows,
+    transfer_table,
+    write_atomic,
+)
 from benchmark.specs import LONG_COLUMNS, Result
 from benchmark.tracking import FinishedRun
 
@@ -97,3 +104,11 @@ def test_write_atomic_replaces_the_file(tmp_path):
     write_atomic(pd.DataFrame({"a": [1]}), path)
     assert path.read_text().splitlines() == ["a", "1"]
     assert [p.name for p in tmp_path.iterdir()] == ["x.csv"]
+
+
+def test_one_seed_of_one_configuration_counts_once():
+    old = b2n_run("m", "A", 1, 10, 10, key="old-version-key")
+    new = b2n_run("m", "A", 1, 80, 60, key="new-version-key")
+    old.end_time, new.end_time = 1, 2
+    kept = latest_per_cell([old, new, b2n_run("m", "A", 2, 82, 62)])
+    assert sorted(r.tags["run_key"] for r in kept) == ["m-A-2", "new-version-key"]

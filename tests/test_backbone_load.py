@@ -12,12 +12,11 @@ from benchmark.backbone.load import (
     TINY_CONFIG,
     backbone_identity,
     build_tiny_clip,
-    cached_weights,
     load_backbone,
-    load_checkpoint_file,
     parse_backbone,
     validate_backbone,
 )
+from benchmark.backbone.weights import cached_weights, load_checkpoint_file
 from benchmark.errors import UsageError
 
 # OpenAI's convention (heads = width // 64, QuickGELU) at the tiny scale, so the architecture inferred

@@ -1,0 +1,281 @@
+"""Weights for open_clip backbones: pretrained tags (with a fast offline failure) and checkpoint files.
+
+Why the loading is done here rather than by `open_clip.create_model(pretrained=FILE)`: checkpoint files
+are read with `torch.load(weights_only=True)` only (never arbitrary pickles), wrapped state dicts
+(`{"state_dict": ...}`, `module.` prefixes from DDP) are unwrapped, a file that does not fit the named
+architecture fails with one line naming the first mismatch, and OpenAI-format files (the `clip`
+package's TorchScript archives, or state dicts carrying its `input_resolution`/`context_length`/
+`vocab_size` entries) are rebuilt by `open_clip.model.build_model_from_openai_state_dict`, which infers
+the architecture and uses QuickGELU as OpenAI trained with. Plain state dicts are loaded into `MODEL`
+as named: pick `MODEL-quickgelu` for weights trained with QuickGELU.
+
+Pretrained tags resolve to open_clip's download locations. With `HF_HUB_OFFLINE` set, weights that
+are not in the local caches (the Hugging Face hub cache, open_clip's `~/.cache/clip`) fail at once with
+one line instead of a minute of retries; weights that are cached are loaded from there by the same
+file loader.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from benchmark.errors import UsageError
+
+log = logging.getLogger(__name__)
+
+TINY_MODEL = "tiny"  # the TINY_CONFIG architecture, weights from a file: `tiny:/path/ckpt.pt`
+
+# Entries of OpenAI state dicts (and of traced archives) that are not parameters of an open_clip CLIP.
+OPENAI_MARKERS = ("input_resolution", "context_length", "vocab_size")
+IGNORED_KEYS = (*OPENAI_MARKERS, "attn_mask", "text.transformer.embeddings.position_ids")
+
+# A small open_clip CLIP (timm's test_vit scale) for tests: the full BPE vocabulary, few layers.
+TINY_CONFIG = {
+    "embed_dim": 64,
+    "vision_cfg": {"image_size": 32, "patch_size": 8, "width": 64, "layers": 2, "head_width": 32},
+    "text_cfg": {"context_length": 32, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
+    "quick_gelu": True,
+}
+
+
+def hf_offline() -> bool:
+    """Whether `HF_HUB_OFFLINE` asks for no network access (read now, not at import time)."""
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "on", "yes", "true")
+
+
+def hf_cache_dir() -> Path:
+    """The Hugging Face hub cache as `huggingface_hub` resolves it from the environment."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
+    if os.environ.get("HF_HOME"):
+        return Path(os.environ["HF_HOME"]).expanduser() / "hub"
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "huggingface" / "hub"
+
+
+def _weight_locations(cfg: dict[str, Any]) -> list[tuple[str, Path | tuple[str, str]]]:
+    """Where open_clip would fetch a tag's weights: ("file", path), ("hf", (repo, file)) or ("url", cached path)."""
+    from open_clip.pretrained import HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
+
+    places: list[tuple[str, Path | tuple[str, str]]] = []
+    if cfg.get("file"):
+        places.append(("file", Path(cfg["file"])))
+    if cfg.get("hf_hub"):
+        repo, filename = os.path.split(cfg["hf_hub"])
+        filename = filename or HF_WEIGHTS_NAME
+        names = [HF_SAFE_WEIGHTS_NAME] if filename == HF_WEIGHTS_NAME else []
+        if filename.endswith((".bin", ".pth")) and filename != HF_WEIGHTS_NAME:
+            names.append(filename[:-4] + ".safetensors")
+        places.extend(("hf", (repo, name)) for name in (*names, filename))
+    if cfg.get("url"):
+        places.append(("url", Path("~/.cache/clip").expanduser() / os.path.basename(cfg["url"])))
+    return places
+
+
+def cached_weights(model: str, tag: str) -> Path | None:
+    """The local file holding the weights of `model:tag`, if some cache has it (no network)."""
+    import open_clip
+
+    for kind, where in _weight_locations(open_clip.get_pretrained_cfg(model, tag)):
+        if kind == "hf":
+            from huggingface_hub import try_to_load_from_cache
+
+            repo, filename = where
+            found = try_to_load_from_cache(repo, filename, cache_dir=str(hf_cache_dir()))
+            if isinstance(found, str) and Path(found).is_file():
+                return Path(found)
+        elif Path(where).is_file():
+            return Path(where)
+    return None
+
+
+def load_tagged(spec):
+    """Weights of open_clip pretrained tag `spec.pretrained` for `spec.model`: cached files, else a download."""
+    import open_clip
+
+    cfg = open_clip.get_pretrained_cfg(spec.model, spec.pretrained)
+    quick_gelu = bool(cfg.get("quick_gelu", False))
+    found = cached_weights(spec.model, spec.pretrained)
+    if found is not None:
+        log.info("backbone %s: weights from %s", spec.label, found)
+        return load_checkpoint_file(spec.model, found, quick_gelu=quick_gelu, label=spec.label)
+    if hf_offline():
+        places = [f"{w[0]}/{w[1]}" if k == "hf" else str(w) for k, w in _weight_locations(cfg)]
+        raise UsageError(
+            f"cannot load backbone {spec.label}: HF_HUB_OFFLINE is set and its weights are not in the local caches "
+            f"(looked for {', '.join(places[:3])} under {hf_cache_dir()}); fetch them once with network access, "
+            f"or pass a local file as {spec.model}:/path/to/weights.pt"
+        )
+    try:
+        model = open_clip.create_model(spec.model, pretrained=spec.pretrained, precision="fp32")
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise UsageError(f"cannot load backbone {spec.label}: {_first_line(exc)}") from None
+    return model
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
+# -- checkpoint files ---------------------------------------------------------------------------
+def _is_torchscript(path: Path) -> bool:
+    """A TorchScript archive (OpenAI's released `.pt` files) rather than a `torch.save` file."""
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return any(name.endswith("/constants.pkl") or "/code/" in name for name in archive.namelist())
+
+
+def read_checkpoint(path: Path) -> tuple[dict[str, Any], bool]:
+    """The state dict in a checkpoint file and whether it is in OpenAI's format.
+
+    Unwraps `{"state_dict": ...}` / `{"model": ...}` and a `module.` prefix on every key. TorchScript
+    archives (OpenAI releases) are opened with `torch.jit.load`, which restores TorchScript code but
+    unpickles no Python objects; anything else must load with `torch.load(weights_only=True)`.
+
+    Raises:
+        UsageError: the file cannot be read that way or holds no tensor state dict.
+    """
+    import torch
+
+    path = Path(path)
+    if _is_torchscript(path):
+        try:
+            state = dict(torch.jit.load(str(path), map_location="cpu").state_dict())
+        except (RuntimeError, OSError, ValueError) as exc:
+            raise UsageError(
+                f"backbone checkpoint {path}: cannot read the TorchScript archive ({_first_line(exc)})"
+            ) from None
+        return {k: v for k, v in state.items() if k not in ("attn_mask",)}, True
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            obj: Any = load_file(str(path), device="cpu")
+        else:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - unpickling errors come in many types; all mean "not readable safely"
+        raise UsageError(f"backbone checkpoint {path}: not a weights-only torch file ({_first_line(exc)})") from None
+    for key in ("state_dict", "model"):
+        while isinstance(obj, dict) and isinstance(obj.get(key), dict):
+            obj = obj[key]
+    if not isinstance(obj, dict) or not obj or not all(isinstance(k, str) for k in obj):
+        raise UsageError(f"backbone checkpoint {path}: no state dict found (expected {{name: tensor}})")
+    if all(k.startswith("module.") for k in obj):
+        obj = {k[len("module.") :]: v for k, v in obj.items()}
+    openai = any(k in obj for k in OPENAI_MARKERS)
+    return obj, openai
+
+
+def _model_config(model: str) -> dict[str, Any] | None:
+    import open_clip
+
+    return TINY_CONFIG if model == TINY_MODEL else open_clip.get_model_config(model)
+
+
+def skeleton(model: str, *, quick_gelu: bool = False):
+    """A randomly initialised `model` (the architecture the weights are loaded into)."""
+    import open_clip
+
+    if model == TINY_MODEL:
+        return open_clip.model.CLIP(**{**TINY_CONFIG, "quick_gelu": TINY_CONFIG["quick_gelu"] or quick_gelu})
+    quiet = _DropRecords("No pretrained weights loaded")  # open_clip's warning before our own load
+    logging.getLogger().addFilter(quiet)
+    try:
+        return open_clip.create_model(model, precision="fp32", force_quick_gelu=quick_gelu)
+    finally:
+        logging.getLogger().removeFilter(quiet)
+
+
+class _DropRecords(logging.Filter):
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self.prefix = prefix
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.prefix)
+
+
+def _openai_architecture(state: dict[str, Any]) -> dict[str, int]:
+    """Shape-derived sizes of an OpenAI-format ViT state dict (what `build_model_from_openai_state_dict` infers)."""
+    conv = state["visual.conv1.weight"]
+    return {
+        "embed_dim": int(state["text_projection"].shape[1]),
+        "vision width": int(conv.shape[0]),
+        "patch size": int(conv.shape[-1]),
+        "vision layers": sum(1 for k in state if k.startswith("visual.") and k.endswith(".attn.in_proj_weight")),
+        "text width": int(state["ln_final.weight"].shape[0]),
+        "text layers": len({k.split(".")[2] for k in state if k.startswith("transformer.resblocks.")}),
+        "context length": int(state["positional_embedding"].shape[0]),
+    }
+
+
+def _check_openai_fits(model: str, state: dict[str, Any], path: Path) -> None:
+    """One line naming the first size that differs between an OpenAI-format file and `model`."""
+    cfg = _model_config(model)
+    if not cfg or "visual.proj" not in state or not isinstance(cfg.get("vision_cfg"), dict):
+        return  # ResNet or custom towers: the architecture is taken from the file as is
+    vision, text = cfg["vision_cfg"], cfg.get("text_cfg", {})
+    expected = {
+        "embed_dim": cfg.get("embed_dim"),
+        "vision width": vision.get("width"),
+        "patch size": vision.get("patch_size"),
+        "vision layers": vision.get("layers"),
+        "text width": text.get("width"),
+        "text layers": text.get("layers"),
+        "context length": text.get("context_length"),
+    }
+    found = _openai_architecture(state)
+    for key, want in expected.items():
+        if isinstance(want, int) and found[key] != want:
+            raise UsageError(
+                f"backbone checkpoint {path} is an OpenAI-format model with {key} {found[key]}, "
+                f"but {model} has {want}; name the matching architecture"
+            )
+
+
+def load_checkpoint_file(model: str, path: Path, *, quick_gelu: bool = False, label: str = ""):
+    """Build `model` with the weights of a local checkpoint file (UsageError with one line on any mismatch)."""
+    import open_clip
+    import torch
+
+    label = label or f"{model}:{path}"
+    state, openai = read_checkpoint(Path(path))
+    if openai:
+        _check_openai_fits(model, state, Path(path))
+        state = {k: v for k, v in state.items() if k not in IGNORED_KEYS}
+        try:
+            built = open_clip.model.build_model_from_openai_state_dict(dict(state), quick_gelu=True).float()
+            # the builder rounds weights to fp16 (as OpenAI's release is); reload them at the file's precision
+            built.load_state_dict(state, strict=True)
+        except (KeyError, RuntimeError, ValueError, AssertionError) as exc:
+            raise UsageError(
+                f"cannot load backbone {label}: not a loadable OpenAI state dict ({_first_line(exc)})"
+            ) from None
+        return built.float()
+    net = skeleton(model, quick_gelu=quick_gelu)
+    own = net.state_dict()
+    state = {k: v for k, v in state.items() if not (k in IGNORED_KEYS and k not in own)}
+    for key in ("logit_scale", "logit_bias"):
+        if key in state and key in own and state[key].ndim != own[key].ndim:
+            state[key] = state[key].reshape(own[key].shape)
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    wrong = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or wrong:
+        if wrong:
+            key = wrong[0]
+            detail = f"{key} has shape {tuple(state[key].shape)}, {model} expects {tuple(own[key].shape)}"
+        else:
+            detail = f"{len(missing)} missing keys (first {missing[0]!r})" if missing else ""
+            if unexpected:
+                detail += f"{'; ' if detail else ''}{len(unexpected)} unexpected keys (first {unexpected[0]!r})"
+        raise UsageError(f"cannot load backbone {label}: the file does not fit {model}: {detail}")
+    with torch.no_grad():
+        net.load_state_dict(state, strict=True)
+    return net.float().eval()

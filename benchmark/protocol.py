@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from benchmark.data.fewshot import ClassSubset, FewShot
+from benchmark.data.fewshot import ClassSubset, FewShot, dassl_few_shot
 from benchmark.specs import Result, RunSpec
 
 if TYPE_CHECKING:
@@ -84,6 +84,23 @@ class Protocol:
     def run(self, spec: RunSpec, ctx: CellContext) -> CellOutput:
         """Train and evaluate one cell."""
         raise NotImplementedError
+
+
+def train_few_shot(spec: RunSpec, ctx: CellContext, method, dataset: Dataset, subset: ClassSubset, out: CellOutput):
+    """Train `method` on Dassl's few-shot draw restricted to `subset` (nothing for zero-shot).
+
+    The draw is over all classes of the split (so base and new runs of a seed share it) and is kept on
+    `out` for the run's `few_shot.json`; classes with fewer images than shots are tagged.
+
+    Returns:
+        What `fit_on` returns: the parameters for transfer evaluations, or None.
+    """
+    if not type(method).requirements.trainable:
+        return None
+    out.few_shot = dassl_few_shot(dataset.split, spec.shots, spec.seed)
+    if out.few_shot.short_classes:
+        out.tags["short_classes"] = ",".join(out.few_shot.short_classes)
+    return fit_on(spec, ctx, method, dataset, subset.select(out.few_shot.train), selection_subset=subset, out=out)
 
 
 def fit_on(

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from benchmark.data.fewshot import dassl_few_shot, split_base_new
-from benchmark.protocol import CellOutput, CellPlan, Protocol, fit_on, split_tags
+from benchmark.data.fewshot import split_base_new
+from benchmark.protocol import CellOutput, CellPlan, Protocol, split_tags, train_few_shot
 from benchmark.registry import PROTOCOLS
 from benchmark.specs import RunSpec
 
@@ -42,13 +42,7 @@ class BaseToNew(Protocol):
         base, new = split_base_new(dataset.classnames)
         method = ctx.build_method(spec, base.classnames)
         batch = ctx.train_config(spec).eval_batch_size
-        transfer_state = None
-        if type(method).requirements.trainable:
-            out.few_shot = dassl_few_shot(dataset.split, spec.shots, spec.seed)
-            if out.few_shot.short_classes:
-                out.tags["short_classes"] = ",".join(out.few_shot.short_classes)
-            train_items = base.select(out.few_shot.train)
-            transfer_state = fit_on(spec, ctx, method, dataset, train_items, selection_subset=base, out=out)
+        transfer_state = train_few_shot(spec, ctx, method, dataset, base, out)
         for subset in (base, new):
             if subset is new and transfer_state is not None:
                 method.load_learned_state(transfer_state)

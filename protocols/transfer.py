@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from benchmark.data.fewshot import all_classes, dassl_few_shot
-from benchmark.protocol import CellOutput, CellPlan, Protocol, fit_on, split_tags
+from benchmark.data.fewshot import all_classes
+from benchmark.protocol import CellOutput, CellPlan, Protocol, split_tags, train_few_shot
 from benchmark.specs import RunSpec
 
 
@@ -48,12 +48,7 @@ class SourceToTargets(Protocol):
         classes = all_classes(source.classnames)
         method = ctx.build_method(spec, classes.classnames)
         batch = ctx.train_config(spec).eval_batch_size
-        transfer_state = None
-        if type(method).requirements.trainable:
-            out.few_shot = dassl_few_shot(source.split, spec.shots, spec.seed)
-            if out.few_shot.short_classes:
-                out.tags["short_classes"] = ",".join(out.few_shot.short_classes)
-            transfer_state = fit_on(spec, ctx, method, source, out.few_shot.train, selection_subset=classes, out=out)
+        transfer_state = train_few_shot(spec, ctx, method, source, classes, out)
         out.add(
             source.name,
             "all",

@@ -31,6 +31,7 @@ def test_schedule_equals_torch_schedulers_stepped_like_dassl():
     cosine = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
     lrs = [cfg.warmup_lr, cfg.lr]
     for _ in range(cfg.epochs - 2):
+        opt.step()  # an epoch's updates come before the scheduler step, as in Dassl
         cosine.step()
         lrs.append(opt.param_groups[0]["lr"])
     assert [dassl_lr(cfg, e) for e in range(cfg.epochs)] == pytest.approx(lrs, rel=1e-9)

@@ -2,7 +2,9 @@
 
 * `predictions.csv.gz`: one row per evaluated image (what `benchmark compare` pairs on);
 * `per_class_accuracy.csv` and `confusion_matrix.png`: where a method wins or loses;
-* `prompt_params.pt`: the learned parameters (trainable methods), `config.json`: the resolved RunSpec;
+* `prompt_params.pt`: the learned parameters at the last epoch (trainable methods), and
+  `prompt_params_selected.pt` when a checkpoint was selected (BiMoRS's `best_test`): the parameters the
+  transfer numbers were computed with; `config.json`: the resolved RunSpec;
 * `few_shot.json`: the exact training and validation images and their digest, so anyone can check
   that two methods saw the same shots (trainable methods only; zero-shot sees none);
 * `environment.json`: harness version, git commit, library versions and device;
@@ -54,12 +56,14 @@ def write_run_artifacts(folder: Path, spec: RunSpec, output: Any, *, device: str
     results = [r.__dict__ for r in output.results]
     written[1].write_text(json.dumps({"results": results, "tags": output.tags}, indent=1))
     written[2].write_text(json.dumps(environment(device), indent=1))
-    if output.learned_state:
-        import torch
+    import torch
 
-        path = folder / "prompt_params.pt"
-        torch.save({k: v.detach().cpu() for k, v in output.learned_state.items()}, path)
-        written.append(path)
+    states = {"prompt_params.pt": output.learned_state, "prompt_params_selected.pt": output.selected_state}
+    for name, state in states.items():
+        if state:
+            path = folder / name
+            torch.save({k: v.detach().cpu() for k, v in state.items()}, path)
+            written.append(path)
     if output.history:
         path = folder / "history.json"
         path.write_text(json.dumps([e.__dict__ for e in output.history], indent=1))

@@ -45,24 +45,17 @@ def harmonic_mean(base: float, new: float) -> float:
     return 2 * base * new / (base + new) if base + new > 0 else 0.0
 
 
-def latest_per_cell(runs: Iterable) -> list:
-    """The latest finished run of each (label, datasets, seed): one seed is never counted twice.
-
-    Runs of one label differ in run_key only through what the label does not show on purpose (a new
-    harness version, an updated world checkpoint, zero-shot's irrelevant shot count); the newest
-    run is the one that counts.
-    """
-    latest: dict[tuple, object] = {}
-    for run in runs:
-        tags = run.tags
-        key = (tags.get("label", tags["method"]), tags["dataset"], tags.get("targets", ""), tags["seed"])
-        if key not in latest or run.end_time > latest[key].end_time:
-            latest[key] = run
-    return list(latest.values())
+ROW_IDENTITY = ["method", "train_dataset", "eval_dataset", "subset", "metric", "seed"]
 
 
 def long_rows(runs: Iterable) -> pd.DataFrame:
-    """The long table: one row per (run, eval dataset, subset, metric), from finished runs."""
+    """The long table: one row per (run, eval dataset, subset, metric), from finished runs.
+
+    Each measurement of one configuration (label), training dataset, evaluated dataset, subset and
+    seed counts once, from the latest run that made it: runs of one label differ in run_key only
+    through what the label does not show on purpose (a new harness version, an updated world
+    checkpoint, another set of xd targets), so the newest one stands and no seed is counted twice.
+    """
     rows = []
     for run in runs:
         tags = run.tags
@@ -84,9 +77,12 @@ def long_rows(runs: Iterable) -> pd.DataFrame:
                     "backbone": tags["backbone"],
                     "metric": result.metric,
                     "value": result.value,
+                    "end_time": run.end_time,
                 }
             )
-    frame = pd.DataFrame(rows, columns=list(LONG_COLUMNS))
+    frame = pd.DataFrame(rows, columns=[*LONG_COLUMNS, "end_time"])
+    frame = frame.sort_values("end_time", kind="stable").drop_duplicates(ROW_IDENTITY, keep="last")
+    frame = frame.drop(columns="end_time")
     return frame.sort_values(["method", "train_dataset", "eval_dataset", "subset", "seed"], kind="stable")
 
 
@@ -192,7 +188,6 @@ def rebuild(tracker, protocol: str, out_dir: Path, *, profile: str | None = None
     from benchmark.report import write_reports
 
     runs = [r for r in tracker.finished_runs(protocol) if profile is None or r.tags.get("profile") == profile]
-    runs = latest_per_cell(runs)
     long = long_rows(runs)
     wide = wide_table(protocol, long, order)
     out_dir = Path(out_dir)

@@ -126,7 +126,9 @@ def build_plan(request: SweepRequest) -> Plan:
         profile.data_root(request.data_root)  # a missing data root is reported before anything else
     protocol = PROTOCOLS.get(request.protocol)
     methods = method_names(request.methods)
-    for seed in request.seeds:
+    seeds = list(dict.fromkeys(request.seeds))  # a repeated seed or dataset is one run, not two
+    dataset_names = list(dict.fromkeys(request.datasets)) if request.datasets else None
+    for seed in seeds:
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise UsageError(f"seeds must be non-negative integers, got {seed!r}")
     if isinstance(request.shots, bool) or not isinstance(request.shots, int) or request.shots < 1:
@@ -136,7 +138,7 @@ def build_plan(request: SweepRequest) -> Plan:
             raise UsageError(unknown_name_message("method in --preset", key, METHODS.names()))
     backbone = parse_backbone(request.backbone or profile.backbone)
     validate_backbone(backbone)
-    cells = protocol.plan(request.datasets, profile)
+    cells = protocol.plan(dataset_names, profile)
     names = sorted({c.dataset for c in cells} | {t for c in cells for t in c.targets})
     for name in names:
         profile.dataset(name)
@@ -153,9 +155,6 @@ def build_plan(request: SweepRequest) -> Plan:
         )
         cls = METHODS.get(name)
         method_cfg = cls.adapt_config(method_cfg, profile)
-        reason = cls.config_transfer_error(method_cfg)
-        if reason:
-            raise UsageError(f"{name}: {reason}; the {protocol.name} protocol evaluates unseen classes")
         unused -= {k for k, _ in applied} | {f"{name}.{k}" for k, _ in applied}
         resolved[name] = (preset, method_cfg, train_cfg, applied)
     if unused:
@@ -167,6 +166,11 @@ def build_plan(request: SweepRequest) -> Plan:
 
     data_root = profile.data_root(request.data_root)
     datasets = {name: open_dataset(profile.dataset(name), data_root) for name in names}
+    for name, (_, method_cfg, _, _) in resolved.items():
+        reason = METHODS.get(name).config_transfer_error(method_cfg)
+        unseen = [cell for cell in cells if protocol.evaluates_unseen_classes(cell, datasets)]
+        if reason and unseen:
+            raise UsageError(f"{name}: {reason}; the {protocol.name} protocol evaluates unseen classes")
     identity = backbone_identity(backbone)
     specs, labels = [], {}
     for name in methods:
@@ -175,7 +179,7 @@ def build_plan(request: SweepRequest) -> Plan:
         captions = f"{profile.captioner}/{profile.caption_encoder}" if cls.requirements.captions else ""
         for cell in cells:
             used = (cell.dataset, *cell.targets)
-            for seed in request.seeds:
+            for seed in seeds:
                 spec = RunSpec(
                     method=name,
                     preset=preset,

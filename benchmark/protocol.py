@@ -49,7 +49,8 @@ class CellOutput:
     results: list[Result] = field(default_factory=list)
     evaluations: list[Evaluation] = field(default_factory=list)
     history: list[EpochLog] = field(default_factory=list)
-    learned_state: dict[str, Any] = field(default_factory=dict)
+    learned_state: dict[str, Any] = field(default_factory=dict)  # last epoch
+    selected_state: dict[str, Any] = field(default_factory=dict)  # the selected epoch, if one was selected
     few_shot: FewShot | None = None
     tags: dict[str, str] = field(default_factory=dict)
 
@@ -80,6 +81,10 @@ class Protocol:
     def describe(self, spec: RunSpec, open_dataset) -> dict[str, Any]:
         """Dry-run description of a cell (class lists), from split files only."""
         raise NotImplementedError
+
+    def evaluates_unseen_classes(self, cell: CellPlan, datasets: dict[str, Dataset]) -> bool:
+        """Whether a cell evaluates classes the method was not trained on (then per-class prompts fail)."""
+        return True
 
     def run(self, spec: RunSpec, ctx: CellContext) -> CellOutput:
         """Train and evaluate one cell."""
@@ -149,5 +154,6 @@ def fit_on(
     out.learned_state = method.learned_state()
     if best["state"] is not None:
         out.tags["selected_epoch"] = str(best["epoch"] + 1)
+        out.selected_state = best["state"]
         return best["state"]
     return None

@@ -93,6 +93,7 @@ class RunSpec:
             "protocol": self.protocol,
             "dataset": self.dataset,
             "targets": ",".join(self.targets),
+            "eval_datasets": ",".join((self.dataset, *self.targets)),
             "seed": str(self.seed),
             "shots": str(self.shots),
             "backbone": self.backbone,

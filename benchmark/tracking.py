@@ -176,7 +176,9 @@ class Tracker:
         from mlflow.entities import Param
 
         experiment_id = self.experiment_id(spec.protocol)
-        tags = {**spec.tags(), "label": label, "kind": "cell", **self._worker_tags()}
+        from benchmark.artifacts import git_sha
+
+        tags = {**spec.tags(), "label": label, "kind": "cell", "git_sha": git_sha(), **self._worker_tags()}
         if parent_id:
             tags["mlflow.parentRunId"] = parent_id
         name = f"{label} {spec.dataset} seed{spec.seed}"

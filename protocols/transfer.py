@@ -29,6 +29,11 @@ class SourceToTargets(Protocol):
             source, targets = datasets[0], tuple(d for d in datasets[1:] if d != datasets[0])
         return [CellPlan(source, tuple(targets))]
 
+    def evaluates_unseen_classes(self, cell: CellPlan, datasets) -> bool:
+        """True when some target's class list differs from the source's (always for xd; not for the v2 sets)."""
+        source = datasets[cell.dataset].classnames
+        return any(datasets[target].classnames != source for target in cell.targets)
+
     def describe(self, spec: RunSpec, open_dataset) -> dict[str, Any]:
         """Source and target class lists."""
         return {

@@ -76,3 +76,15 @@ def test_overrides_are_typed_and_scoped(world_env, capsys):
     assert cells["coop"]["method_config"]["n_ctx"] == 4 and cells["coop"]["train_config"]["epochs"] == 3
     assert cells["coop"]["label"].startswith("coop[world+")
     assert cells["zeroshot"]["label"] == "zeroshot"  # training settings do not apply to zero-shot
+
+
+def test_repeated_seeds_and_datasets_are_planned_once(world_env, capsys):
+    argv = ["run", "--methods", "coop", "--datasets", "rsicd,rsicd", "--seeds", "1,2,1", "--dry-run"]
+    assert main(argv) == 0
+    cells = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(c["dataset"], c["seed"]) for c in cells] == [("rsicd", 1), ("rsicd", 2)]
+
+
+def test_class_specific_context_runs_when_targets_share_the_label_space(world_env, capsys):
+    assert main(["run", "--methods", "coop", "--preset", "paper_csc", "--protocol", "dg", "--dry-run"]) == 0
+    assert main(["run", "--methods", "coop", "--preset", "paper_csc", "--protocol", "xd", "--dry-run"]) == 2

@@ -4,7 +4,6 @@ import pytest
 from benchmark.leaderboard import (
     b2n_table,
     harmonic_mean,
-    latest_per_cell,
     long_rows,
     transfer_table,
     write_atomic,
@@ -110,5 +109,28 @@ def test_one_seed_of_one_configuration_counts_once():
     old = b2n_run("m", "A", 1, 10, 10, key="old-version-key")
     new = b2n_run("m", "A", 1, 80, 60, key="new-version-key")
     old.end_time, new.end_time = 1, 2
-    kept = latest_per_cell([old, new, b2n_run("m", "A", 2, 82, 62)])
-    assert sorted(r.tags["run_key"] for r in kept) == ["m-A-2", "new-version-key"]
+    long = long_rows([new, old, b2n_run("m", "A", 2, 82, 62)])
+    assert sorted(set(long.run_key)) == ["m-A-2", "new-version-key"]
+    assert b2n_table(long).set_index("dataset").loc["A"].n_seeds == 2
+
+
+def test_transfer_runs_over_other_target_sets_do_not_double_count_seeds():
+    def xd(key, targets, end, metrics):
+        tags = {
+            "run_key": key,
+            "method": "m",
+            "label": "m",
+            "protocol": "xd",
+            "dataset": "S",
+            "seed": "1",
+            "shots": "16",
+            "backbone": "world",
+            "targets": targets,
+        }
+        return FinishedRun(key, tags, metrics, end)
+
+    partial = xd("k1", "T1", 1, {"acc_all": 90, "acc_all/T1": 40})
+    full = xd("k2", "T1,T2", 2, {"acc_all": 92, "acc_all/T1": 44, "acc_all/T2": 60})
+    table = transfer_table(long_rows([partial, full])).set_index("target")
+    assert table.loc["S"].n_seeds == 1 and table.loc["S"].acc_mean == 92
+    assert table.loc["T1"].acc_mean == 44 and table.loc["average"].acc_mean == 52

@@ -130,6 +130,8 @@ def backbone_identity(spec: BackboneSpec) -> str:
         return f"{WORLD}@{world_clip_digest()[:12]}"
     if spec.kind == "open_clip" and spec.pretrained and _looks_like_path(spec.pretrained):
         return f"{spec.model}:file@{_file_digest(str(Path(spec.pretrained).expanduser()))}"
+    if spec.kind == "open_clip" and not spec.pretrained:
+        return f"{spec.model}:random-init-seed0"
     return spec.label
 
 
@@ -155,4 +157,8 @@ def _load_open_clip(spec: BackboneSpec):
     if spec.pretrained:
         return load_tagged(spec)
     log.warning("backbone %s: no pretrained weights named; the model is randomly initialised", spec.label)
-    return skeleton(spec.model)
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)  # random weights must still be the same ones in every worker and run
+        return skeleton(spec.model)

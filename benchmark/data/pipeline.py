@@ -27,6 +27,7 @@ from benchmark.features import FeatureCache, feature_space
 log = logging.getLogger(__name__)
 
 ENCODE_CHUNK = 256  # images per image-tower call when filling the feature cache
+TOKEN_MEMORY_BUDGET = 1 << 30  # bytes of last-block tokens a bank may hold; larger banks stream from disk
 
 _DIGESTS: dict[Path, str] = {}
 
@@ -78,7 +79,8 @@ class ImageBank:
         self.cache = cache
         self.captions = captions
         self.labels = torch.tensor([item.label for item in self.items], dtype=torch.long)
-        self._features: dict[int, ImageFeatures] = {}  # view -> features of all items
+        self._features: dict[int, ImageFeatures] = {}  # view -> features of all items (CPU)
+        self._streaming: bool | None = None  # decided on first use (see `_streams`)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -104,20 +106,31 @@ class ImageBank:
         return torch.stack(images).to(self.clip.device)
 
     # -- features ---------------------------------------------------------------------------------
-    def prepare(self, views: Sequence[int]) -> None:
-        """Make the features of every item under each of `views` available (no-op for pixels).
+    def _space(self) -> str:
+        return feature_space(self.clip.identity, self.transform.digest())
 
-        Everything missing from the cache is computed in large image-tower batches, decoding each
-        image once for all its views, and stored chunk by chunk (a killed run keeps what it stored).
+    def _streams(self, n_views: int) -> bool:
+        """Whether features are too large to hold for every item (last-block tokens of big towers).
+
+        Streaming banks keep nothing in memory: each batch reads its rows from the on-disk cache.
         """
-        views = [v for v in dict.fromkeys(views) if v not in self._features]
-        if not self.use_features or not views:
-            return
-        space = feature_space(self.clip.identity, self.transform.digest())
-        digests = [self.digest(i) for i in range(len(self.items))]
-        keys = [(digests[i], v) for v in views for i in range(len(self.items))]
-        found = self.cache.get(space, keys, need_tokens=self.need_tokens) if self.cache else {}
-        missing = sorted({(i, v) for v in views for i in range(len(self.items)) if (digests[i], v) not in found})
+        if not (self.need_tokens and self.cache is not None):
+            return False
+        grid = self.clip.image_size // self.clip.model.visual.conv1.kernel_size[0]
+        entry_bytes = (grid * grid + 1) * self.clip.vision_width * 4
+        return len(self.items) * n_views * entry_bytes > TOKEN_MEMORY_BUDGET
+
+    def _lookup(self, pairs: Sequence[tuple[int, int]]) -> dict[tuple[int, int], tuple[np.ndarray, np.ndarray | None]]:
+        """Features of (item, view) pairs: from the cache, the rest computed and stored chunk by chunk.
+
+        Missing entries are computed in large image-tower batches, decoding each image once for all
+        its views; each chunk is stored before the next starts, so a killed run keeps what it did.
+        """
+        space = self._space()
+        keys = {(i, v): (self.digest(i), v) for i, v in pairs}
+        found = self.cache.get(space, list(keys.values()), need_tokens=self.need_tokens) if self.cache else {}
+        out = {pair: found[key] for pair, key in keys.items() if key in found}
+        missing = sorted(pair for pair in keys if pair not in out)
         for start in range(0, len(missing), ENCODE_CHUNK):
             chunk = missing[start : start + ENCODE_CHUNK]
             decoded: dict[int, object] = {}
@@ -125,7 +138,7 @@ class ImageBank:
             for i, v in chunk:
                 if i not in decoded:
                     decoded[i] = self._open(i)
-                pixels.append(apply_view(decoded[i], digests[i], v, self.transform))
+                pixels.append(apply_view(decoded[i], keys[(i, v)][0], v, self.transform))
             with torch.no_grad():
                 feats = self.clip.encode_image(
                     torch.stack(pixels).to(self.clip.device),
@@ -135,30 +148,56 @@ class ImageBank:
                 )
             pooled = feats.pooled.float().cpu().numpy()
             tokens = None if feats.tokens is None else feats.tokens.float().cpu().numpy()
-            entries = []
-            for row, (i, v) in enumerate(chunk):
-                value = (pooled[row], None if tokens is None else tokens[row])
-                found[(digests[i], v)] = value
-                entries.append((digests[i], v, *value))
+            for row, pair in enumerate(chunk):
+                out[pair] = (pooled[row], None if tokens is None else tokens[row])
             if self.cache is not None:
-                self.cache.put(space, entries)
+                self.cache.put(space, [(keys[pair][0], pair[1], *out[pair]) for pair in chunk])
         if missing:
-            log.debug("%d view(s) of %d images: %d computed", len(views), len(self.items), len(missing))
+            log.debug("%d of %d (image, view) features computed", len(missing), len(keys))
+        return out
+
+    def _stack(self, rows: Sequence[tuple[np.ndarray, np.ndarray | None]]) -> ImageFeatures:
+        pooled = torch.from_numpy(np.stack([r[0] for r in rows]))
+        tokens = torch.from_numpy(np.stack([r[1] for r in rows])) if self.need_tokens else None
+        return ImageFeatures(pooled, tokens)
+
+    def prepare(self, views: Sequence[int]) -> None:
+        """Make the features of every item under each of `views` available (no-op for pixels).
+
+        Features are held on the CPU and moved to the device batch by batch; banks whose last-block
+        tokens would exceed `TOKEN_MEMORY_BUDGET` only fill the disk cache here.
+        """
+        views = [v for v in dict.fromkeys(views) if v not in self._features]
+        if not self.use_features or not views:
+            return
+        n = len(self.items)
+        if self._streaming is None:
+            self._streaming = self._streams(len(views))
+        if self._streaming:
+            pairs = [(i, v) for v in views for i in range(n)]
+            for start in range(0, len(pairs), ENCODE_CHUNK):
+                self._lookup(pairs[start : start + ENCODE_CHUNK])
+            return
+        found = self._lookup([(i, v) for v in views for i in range(n)])
         for v in views:
-            rows = [found[(digests[i], v)] for i in range(len(self.items))]
-            pooled = torch.from_numpy(np.stack([r[0] for r in rows])).to(self.clip.device)
-            tokens = None
-            if self.need_tokens:
-                tokens = torch.from_numpy(np.stack([r[1] for r in rows])).to(self.clip.device)
-            self._features[v] = ImageFeatures(pooled, tokens)
+            self._features[v] = self._stack([found[(i, v)] for i in range(n)])
 
     def features(self, indices: Sequence[int], view: int) -> ImageFeatures:
-        """Cached features of the items under `view`."""
-        self.prepare([view])
-        feats = self._features[view]
-        index = torch.as_tensor(list(indices), dtype=torch.long, device=feats.pooled.device)
-        tokens = None if feats.tokens is None else feats.tokens[index]
-        return ImageFeatures(feats.pooled[index], tokens)
+        """Features of the items under `view`, on the backbone's device."""
+        indices = list(indices)
+        if self._streaming is None:
+            self._streaming = self._streams(1)
+        if view not in self._features and not self._streaming:
+            self.prepare([view])
+        if view in self._features:
+            feats = self._features[view]
+            index = torch.as_tensor(indices, dtype=torch.long)
+            tokens = None if feats.tokens is None else feats.tokens[index]
+            feats = ImageFeatures(feats.pooled[index], tokens)
+        else:
+            found = self._lookup([(i, view) for i in indices])
+            feats = self._stack([found[(i, view)] for i in indices])
+        return feats.to(self.clip.device)
 
     # -- batches ----------------------------------------------------------------------------------
     def batch(self, indices: Sequence[int], view: int):

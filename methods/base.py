@@ -63,6 +63,21 @@ def normalize(x: Tensor) -> Tensor:
     return x / x.norm(dim=-1, keepdim=True)
 
 
+def initial_context(clip: FrozenClip, n_ctx: int, ctx_init: str, *, classes: int | None = None) -> tuple[Tensor, str]:
+    """CoOp-family context initialisation, and the template prefix it implies.
+
+    With init words: their token embeddings (one shared context, no RNG draw, even for class-specific
+    CoOp, as in the reference). Otherwise N(0, 0.02) of shape [M, W], or [C, M, W] when `classes` asks
+    for class-specific context, behind a prefix of M "X" placeholders.
+    """
+    if ctx_init:
+        words = ctx_init.replace("_", " ")
+        return clip.context_init(words), words
+    shape = (n_ctx, clip.text_width) if classes is None else (classes, n_ctx, clip.text_width)
+    ctx = nn.init.normal_(torch.empty(shape, device=clip.device), std=0.02)
+    return ctx, " ".join(["X"] * n_ctx)
+
+
 def splice_context(prompts: ClassPrompts, ctx: Tensor, length: int) -> Tensor:
     """[SOT | ctx | rest of the template] for every class, cut to `length` tokens.
 

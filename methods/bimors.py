@@ -58,7 +58,7 @@ from torch import Tensor, nn
 from benchmark.backbone import FrozenClip
 from benchmark.registry import METHODS
 from benchmark.train import TrainConfig
-from methods.base import Batch, Preset, PromptMethod, Requirements, normalize, splice_per_image
+from methods.base import Batch, Preset, PromptMethod, Requirements, initial_context, normalize, splice_per_image
 
 
 @dataclass(frozen=True)
@@ -197,14 +197,7 @@ class BiMoRS(PromptMethod):
         width, vision_width = clip.text_width, clip.vision_width
         if width % cfg.heads:
             raise ValueError(f"heads ({cfg.heads}) must divide the text width ({width})")
-        if cfg.ctx_init:
-            init = cfg.ctx_init.replace("_", " ")
-            ctx = clip.context_init(init)
-            self.prefix = init
-        else:
-            ctx = torch.empty(cfg.n_ctx, width, device=clip.device)
-            nn.init.normal_(ctx, std=0.02)
-            self.prefix = " ".join(["X"] * cfg.n_ctx)
+        ctx, self.prefix = initial_context(clip, cfg.n_ctx, cfg.ctx_init)
         self.ctx = nn.Parameter(ctx)  # [M, W]
         hidden = vision_width // 16
         layers = [

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from benchmark.backbone import FrozenClip
 from benchmark.registry import METHODS
 from benchmark.train import TrainConfig
-from methods.base import Batch, Preset, PromptMethod, normalize, splice_per_image
+from methods.base import Batch, Preset, PromptMethod, initial_context, normalize, splice_per_image
 
 
 @dataclass(frozen=True)
@@ -70,13 +70,7 @@ class CoCoOp(PromptMethod):
 
     def __init__(self, clip: FrozenClip, cfg: CoCoOpConfig, classnames: Sequence[str]) -> None:
         super().__init__(clip, cfg, classnames)
-        if cfg.ctx_init:
-            self.prefix = cfg.ctx_init.replace("_", " ")
-            ctx = clip.context_init(self.prefix)
-        else:
-            ctx = torch.empty(cfg.n_ctx, clip.text_width, device=clip.device)
-            nn.init.normal_(ctx, std=0.02)
-            self.prefix = " ".join(["X"] * cfg.n_ctx)
+        ctx, self.prefix = initial_context(clip, cfg.n_ctx, cfg.ctx_init)
         self.ctx = nn.Parameter(ctx)  # [M, W]
         hidden = clip.embed_dim // 16
         self.meta_net = nn.Sequential(

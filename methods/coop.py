@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from benchmark.backbone import FrozenClip
 from benchmark.registry import METHODS
 from benchmark.train import TrainConfig
-from methods.base import Batch, Preset, PromptMethod, normalize, splice_context
+from methods.base import Batch, Preset, PromptMethod, initial_context, normalize, splice_context
 
 
 @dataclass(frozen=True)
@@ -82,15 +82,8 @@ class CoOp(PromptMethod):
 
     def __init__(self, clip: FrozenClip, cfg: CoOpConfig, classnames: Sequence[str]) -> None:
         super().__init__(clip, cfg, classnames)
-        if cfg.ctx_init:
-            init = cfg.ctx_init.replace("_", " ")
-            ctx = clip.context_init(init)
-            self.prefix = init
-        else:
-            shape = (len(classnames), cfg.n_ctx, clip.text_width) if cfg.csc else (cfg.n_ctx, clip.text_width)
-            ctx = torch.empty(shape, device=clip.device)
-            nn.init.normal_(ctx, std=0.02)
-            self.prefix = " ".join(["X"] * cfg.n_ctx)
+        classes = len(classnames) if cfg.csc else None
+        ctx, self.prefix = initial_context(clip, cfg.n_ctx, cfg.ctx_init, classes=classes)
         self.class_specific = ctx.dim() == 3
         self.ctx = nn.Parameter(ctx)  # [M, W] or [C, M, W]
         self.set_classnames(classnames)

@@ -39,6 +39,7 @@ class RunOptions:
     progress: bool = True
     cache_dir: str | None = None
     ray_address: str | None = None
+    server_host: str = "127.0.0.1"  # where a parallel sweep's own MLflow server listens
 
 
 @dataclass
@@ -68,15 +69,22 @@ def _executor(name: str):
 
 def validate_options(options: RunOptions):
     """Check the executor, worker count and tracking store (UsageError); return the executor module."""
+    from benchmark.server import LOOPBACK_HOSTS, check_server_host
     from benchmark.tracking import check_tracking_uri
 
     executor = _executor(options.executor)
     if isinstance(options.workers, bool) or not isinstance(options.workers, int) or options.workers < 1:
         raise UsageError(f"--workers must be a positive integer, got {options.workers!r}")
     check_tracking_uri(options.tracking_uri)
+    # Cells outside the driver log to a SQLite store through a server of ours (see _serve).
+    served = options.tracking_uri.startswith("sqlite:///") and not getattr(executor, "IN_PROCESS", False)
+    if served:
+        check_server_host(options.server_host)
     check = getattr(executor, "check", None)
     if check is not None:
-        check(workers=options.workers, address=options.ray_address, tracking_uri=options.tracking_uri)
+        http = options.tracking_uri.startswith(("http://", "https://"))
+        remote_ok = http or (served and options.server_host not in LOOPBACK_HOSTS)
+        check(workers=options.workers, address=options.ray_address, remote_tracking=remote_ok)
     if options.ray_address and options.executor != "ray":
         log.warning("--ray-address is ignored by the %s executor", options.executor)
     return executor
@@ -98,7 +106,7 @@ def _serve(options: RunOptions, in_process: bool):
 
     if in_process or not options.tracking_uri.startswith("sqlite:///"):
         return contextlib.nullcontext(options.tracking_uri)
-    return tracking_server(options.tracking_uri)
+    return tracking_server(options.tracking_uri, host=options.server_host)
 
 
 def _worker_env(plan: Plan, options: RunOptions, uri: str, in_process: bool) -> WorkerEnv:

@@ -3,9 +3,10 @@
 MLflow's SQLite store reports "database is locked" once several processes write to it, so a
 parallel sweep puts one `mlflow server` (one server worker, the only writer) in front of the
 sweep's SQLite file and points every worker at it over HTTP. The server binds 127.0.0.1 on a free
-port unless told otherwise, serves artifacts from a folder beside the database, and is stopped when
-the sweep ends, also on exceptions; if the driver is killed (SIGKILL), the kernel sends the server
-SIGTERM (Linux `PR_SET_PDEATHSIG`), so no orphan keeps the port.
+port unless told otherwise (`run --server-host`), serves artifacts from a folder beside the
+database, and is stopped when the sweep ends, also on exceptions; if the driver is killed
+(SIGKILL), the kernel sends the server SIGTERM (Linux `PR_SET_PDEATHSIG`), so no orphan keeps the
+port.
 """
 
 from __future__ import annotations
@@ -36,6 +37,26 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
+
+
+WILDCARD_HOSTS = ("0.0.0.0", "")
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def check_server_host(host: str) -> None:
+    """UsageError unless a server could listen on `host` (an address of this machine, or 0.0.0.0)."""
+    try:
+        free_port(host)
+    except (OSError, UnicodeError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        raise UsageError(f"--server-host {host!r}: cannot listen there ({reason})") from None
+    if host not in LOOPBACK_HOSTS:
+        log.warning("the sweep's MLflow server will accept connections from other machines (--server-host %s)", host)
+
+
+def advertised_uri(host: str, port: int) -> str:
+    """The URI workers use: a wildcard bind is advertised under this machine's host name."""
+    return f"http://{socket.gethostname() if host in WILDCARD_HOSTS else host}:{port}"
 
 
 def healthy(uri: str, timeout: float = 2.0) -> bool:
@@ -76,8 +97,11 @@ def _stop(process: subprocess.Popen, timeout: float = 15.0) -> None:
 def tracking_server(store_uri: str, *, host: str = "127.0.0.1", port: int | None = None) -> Iterator[str]:
     """Serve the SQLite store `store_uri` over HTTP for the duration of the `with` block.
 
+    `host` is the bind address: 127.0.0.1 by default; 0.0.0.0 (every interface) or an address of
+    this machine lets SLURM nodes or a remote Ray cluster log to it without a server of their own.
+
     Yields:
-        The server's http URI.
+        The server's http URI, as workers should use it.
 
     Raises:
         UsageError: the store is not a SQLite URI.
@@ -89,7 +113,8 @@ def tracking_server(store_uri: str, *, host: str = "127.0.0.1", port: int | None
     artifacts = db.parent / "mlartifacts"
     artifacts.mkdir(parents=True, exist_ok=True)
     port = port or free_port(host)
-    uri = f"http://{host}:{port}"
+    uri = advertised_uri(host, port)
+    probe = f"http://127.0.0.1:{port}" if host in WILDCARD_HOSTS else uri  # the driver checks it locally
     command = [
         sys.executable, "-m", "mlflow", "server",
         "--backend-store-uri", store_uri,
@@ -98,6 +123,11 @@ def tracking_server(store_uri: str, *, host: str = "127.0.0.1", port: int | None
         "--port", str(port),
         "--workers", "1",  # one writer process: the reason this server exists
     ]  # fmt: skip
+    if host not in LOOPBACK_HOSTS:
+        # MLflow answers 403 to Host headers outside localhost and private IPs (DNS-rebinding guard):
+        # admit the name workers are given, and nothing wider.
+        advertised = uri.removeprefix("http://")
+        command += ["--allowed-hosts", f"{advertised},localhost:{port},127.0.0.1:{port}"]
     env = {
         **os.environ,
         "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",  # no background job runner (more SQLite writers)
@@ -114,7 +144,7 @@ def tracking_server(store_uri: str, *, host: str = "127.0.0.1", port: int | None
         preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,  # noqa: PLW1509
     )
     try:
-        _wait_healthy(process, uri, logfile)
+        _wait_healthy(process, probe, logfile)
         log.info("MLflow tracking server %s (pid %d) serving %s", uri, process.pid, db)
         yield uri
     finally:

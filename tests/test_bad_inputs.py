@@ -92,6 +92,7 @@ CASES = [
     ("shots text", ["run", "--shots", "many"], None, "--shots expects an integer, got 'many'"),
     ("executor typo", ["run", "--executor", "rey"], None, "unknown executor 'rey'; did you mean 'ray'"),
     ("tracking unreachable", ["run", "--tracking-uri", "http://127.0.0.1:9"], None, "tracking server unreachable"),
+    ("server host foreign", ["run", "--executor", "local", "--server-host", "203.0.113.7"], None, "cannot listen"),
     ("ray unreachable", ["run", "--executor", "ray", "--ray-address", "127.0.0.1:9"], None, "Ray cluster unreachable"),
     ("paper without root", PAPER, None, "the paper profile needs a data root"),
     ("data root missing", [*PAPER, "--data-root", "nowhere"], None, "data root not found"),

@@ -62,6 +62,44 @@ def test_tracking_server_binds_localhost_and_stops(tmp_path):
     assert not healthy(http, timeout=0.5)
 
 
+def test_tracking_server_on_every_interface_is_advertised_by_host_name(tmp_path):
+    import socket
+
+    with tracking_server(f"sqlite:///{tmp_path / 'mlflow.db'}", host="0.0.0.0") as http:
+        host, port = http.removeprefix("http://").rsplit(":", 1)
+        assert host == socket.gethostname()
+        assert healthy(f"http://127.0.0.1:{port}")  # a wildcard bind answers on loopback too
+        api = f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/search?max_results=1"
+        assert _status_with_host(api, f"{host}:{port}") == 200  # what workers send
+        assert _status_with_host(api, f"evil.example:{port}") == 403  # MLflow's DNS-rebinding guard stays on
+
+
+def _status_with_host(url: str, host_header: str) -> int:
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, headers={"Host": host_header})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_remote_workers_need_a_reachable_tracking_server(tmp_path, monkeypatch):
+    """SLURM nodes cannot log to 127.0.0.1: refused up front unless the server listens wider."""
+    from benchmark.errors import UsageError
+    from benchmark.executors import submitit_exec
+    from benchmark.runner import RunOptions, validate_options
+
+    monkeypatch.setattr(submitit_exec, "_cluster", lambda: "slurm")
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    local = RunOptions(tracking_uri=store, results_dir=tmp_path, executor="submitit", workers=2)
+    with pytest.raises(UsageError, match="cannot reach a server on 127.0.0.1; pass --server-host"):
+        validate_options(local)
+    validate_options(RunOptions(**{**local.__dict__, "server_host": "0.0.0.0"}))
+
+
 def _spec_json(seed: int) -> str:
     from benchmark.specs import RunSpec
 

@@ -100,6 +100,11 @@ def add_parser(sub) -> None:
     p.add_argument("--executor", default="serial", help=f"{' | '.join(EXECUTORS)} (default serial)")
     p.add_argument("--workers", default="1", help="cells run at once by parallel executors (default 1)")
     p.add_argument("--ray-address", default=None, help="Ray cluster for --executor ray (default: start a local Ray)")
+    p.add_argument(
+        "--server-host",
+        default="127.0.0.1",
+        help="where a parallel sweep's MLflow server listens (default 127.0.0.1; 0.0.0.0 for SLURM/Ray nodes)",
+    )
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1, ...")
     p.add_argument("--naive", action="store_true", help="turn every exact shortcut off (reference-equivalent path)")
     p.add_argument("--force", action="store_true", help="rerun cells that already finished")
@@ -180,6 +185,7 @@ def cmd_run(args) -> int:
         fast=NAIVE if args.naive else FAST,
         progress=not args.quiet and sys.stderr.isatty(),
         ray_address=args.ray_address,
+        server_host=args.server_host,
     )
     outcome = run_sweep(request, options)
     ran = len(outcome.statuses)

@@ -41,8 +41,11 @@ def _host_port(address: str) -> tuple[str, int] | None:
     return host.strip("[]"), int(port)
 
 
-def check(*, workers: int, address: str | None, tracking_uri: str) -> None:
-    """Fail early when Ray is missing, the cluster does not answer, or remote workers cannot log."""
+def check(*, workers: int, address: str | None, remote_tracking: bool) -> None:
+    """Fail early when Ray is missing, the cluster does not answer, or remote workers cannot log.
+
+    `remote_tracking`: whether workers on other machines could reach the tracking store.
+    """
     try:
         import ray  # noqa: F401
     except ImportError:
@@ -58,10 +61,10 @@ def check(*, workers: int, address: str | None, tracking_uri: str) -> None:
         socket.create_connection(target, timeout=CONNECT_TIMEOUT_S).close()
     except OSError as exc:
         raise UsageError(f"Ray cluster unreachable at {address} ({exc.strerror or exc})") from None
-    if target[0] not in LOCAL_HOSTS and not tracking_uri.startswith(("http://", "https://")):
+    if target[0] not in LOCAL_HOSTS and not remote_tracking:
         raise UsageError(
-            f"a Ray cluster at {address}: pass --tracking-uri http://HOST:PORT of an MLflow server its "
-            "nodes can reach (a local SQLite store is not shared with them)"
+            f"a Ray cluster at {address}: its nodes cannot reach a server on 127.0.0.1; pass --server-host "
+            "0.0.0.0 (or an address of this machine) or --tracking-uri http://HOST:PORT of an MLflow server"
         )
 
 

@@ -43,17 +43,20 @@ def _cluster() -> str:
     return submitit.AutoExecutor.which()
 
 
-def check(*, workers: int, address: str | None, tracking_uri: str) -> None:
-    """Fail early when submitit is missing, or SLURM workers could not reach the tracking store."""
+def check(*, workers: int, address: str | None, remote_tracking: bool) -> None:
+    """Fail early when submitit is missing, or SLURM workers could not reach the tracking store.
+
+    `remote_tracking`: whether workers on other machines could reach the tracking store.
+    """
     try:
         import submitit  # noqa: F401
     except ImportError:
         message = "executor 'submitit' needs the submitit package: pip install 'rs-prompt-bench[cluster]'"
         raise UsageError(message) from None
-    if _cluster() == "slurm" and not tracking_uri.startswith(("http://", "https://")):
+    if _cluster() == "slurm" and not remote_tracking:
         raise UsageError(
-            "executor 'submitit' on SLURM: pass --tracking-uri http://HOST:PORT of an MLflow server "
-            "the compute nodes can reach (a local SQLite store is not shared with them)"
+            "executor 'submitit' on SLURM: compute nodes cannot reach a server on 127.0.0.1; pass --server-host "
+            "0.0.0.0 (or an address of this machine) or --tracking-uri http://HOST:PORT of an MLflow server"
         )
 
 

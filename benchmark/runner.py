@@ -1,9 +1,11 @@
 """A sweep: validate, plan, skip finished run_keys, execute the rest, rebuild the leaderboard.
 
 Resume is by run_key: a cell with a FINISHED MLflow run is skipped unless `force`; RUNNING runs left
-by killed workers are marked KILLED first and their cells run again. All input is checked before any
-work (executor, workers, tracking store, plan, every image the sweep reads). Cells that run outside
-the driver process log through one local MLflow server in front of a SQLite store.
+by killed workers are marked KILLED first and their cells run again, while a cell that a live worker
+of another sweep is running is left to it (checked again by each worker just before it starts a
+cell). All input is checked before any work (executor, workers, tracking store, plan, every image
+the sweep reads). Cells that run outside the driver process log through one local MLflow server in
+front of a SQLite store.
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ class SweepOutcome:
     """What happened."""
 
     plan: Plan
-    skipped: int = 0
+    skipped: int = 0  # cells with a FINISHED run already
+    busy: int = 0  # cells another sweep's live worker was running, left to it
     statuses: list[CellStatus] = field(default_factory=list)
     leaderboard: Path | None = None
     parent_run_id: str | None = None  # the sweep's MLflow run, when cells ran
@@ -122,6 +125,7 @@ def _worker_env(plan: Plan, options: RunOptions, uri: str, in_process: bool) -> 
         progress=options.progress and in_process,
         # Share the cores: N workers with torch's default of all cores each would oversubscribe them.
         threads=max(1, (os.cpu_count() or 1) // options.workers) if parallel else 0,
+        force=options.force,
     )
 
 
@@ -139,9 +143,13 @@ def run_sweep(request: SweepRequest, options: RunOptions) -> SweepOutcome:
     protocol = plan.protocol.name
     tracker.mark_stale(protocol)
     done = set() if options.force else tracker.finished_keys(protocol)
-    pending = [spec for spec in plan.specs if spec.run_key not in done]
-    outcome.skipped = len(plan.specs) - len(pending)
+    busy = set() if options.force else tracker.running_keys(protocol) - done
+    pending = [spec for spec in plan.specs if spec.run_key not in done | busy]
+    outcome.skipped = sum(spec.run_key in done for spec in plan.specs)
+    outcome.busy = len(plan.specs) - len(pending) - outcome.skipped
     log.info("%d cell(s): %d to run, %d already finished", len(plan.specs), len(pending), outcome.skipped)
+    if outcome.busy:
+        log.warning("%d cell(s) are being run by another sweep right now; left to it", outcome.busy)
     if pending:
         tracker.experiment_id(protocol)  # created once, by the driver, before any worker starts
         in_process = getattr(executor, "IN_PROCESS", False)
@@ -187,7 +195,11 @@ def _execute(executor, pending: list, plan: Plan, options: RunOptions, env: Work
         statuses = executor.run_cells(tasks, parent, env, workers=options.workers, address=options.ray_address)
         with contextlib.closing(statuses):  # an interrupted sweep closes the executor's workers now
             for status in statuses:
-                outcome.statuses.append(status)
+                if status.claimed:  # another sweep finished or started it after this one planned
+                    outcome.skipped += status.claimed == "finished"
+                    outcome.busy += status.claimed == "running"
+                else:
+                    outcome.statuses.append(status)
                 bar.update(1)
                 bar.set_postfix_str(f"{status.label} {'ok' if status.ok else 'FAILED'}")
     except BaseException:

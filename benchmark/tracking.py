@@ -224,25 +224,53 @@ class Tracker:
         finally:
             self.client.set_terminated(run_id, status)
 
+    @staticmethod
+    def _worker_alive(tags: dict[str, str], stale_after_s: float) -> bool:
+        """Whether the worker of a RUNNING run still lives: its lock (this host) or a recent heartbeat."""
+        if tags.get("worker_host") == socket.gethostname():
+            return WorkerLock.is_held(tags.get("worker_lock", ""))
+        return _now_ms() - int(tags.get("heartbeat", "0")) <= stale_after_s * 1000
+
     def mark_stale(self, protocol: str, *, stale_after_s: float = STALE_HEARTBEAT_S) -> int:
         """Mark RUNNING runs whose worker is gone as KILLED; return how many."""
         experiment_id = self.experiment_id(protocol, create=False)
         if experiment_id is None:
             return 0
-        host, now, count = socket.gethostname(), _now_ms(), 0
+        count = 0
         for run in self._search(experiment_id, "attributes.status = 'RUNNING'"):
-            tags = run.data.tags
-            if tags.get("worker_host") == host:
-                stale = not WorkerLock.is_held(tags.get("worker_lock", ""))
-            else:
-                stale = now - int(tags.get("heartbeat", "0")) > stale_after_s * 1000
-            if stale:
+            if not self._worker_alive(run.data.tags, stale_after_s):
                 self.fail(run.info.run_id, "worker died (killed or crashed) before the run finished", "KILLED")
                 count += 1
         if count:
             log.warning("marked %d stale run(s) of %s as KILLED", count, protocol)
         WorkerLock.prune(self._lock_folder())
         return count
+
+    def running_keys(self, protocol: str, *, stale_after_s: float = STALE_HEARTBEAT_S) -> set[str]:
+        """run_keys of cells that a live worker (of this or another sweep) is running right now."""
+        experiment_id = self.experiment_id(protocol, create=False)
+        if experiment_id is None:
+            return set()
+        runs = self._search(experiment_id, "attributes.status = 'RUNNING' and tags.kind = 'cell'")
+        return {run.data.tags["run_key"] for run in runs if self._worker_alive(run.data.tags, stale_after_s)}
+
+    def claim_conflict(self, protocol: str, run_key: str, *, stale_after_s: float = STALE_HEARTBEAT_S) -> str:
+        """Why a cell should not start now: "finished", "running" (by a live worker), or "" (free).
+
+        Workers ask just before they open a cell's run, so two sweeps over the same cells do not both
+        run a cell that either has reached; two workers asking in the same instant can still both
+        start it, and then the leaderboard counts the later run.
+        """
+        experiment_id = self.experiment_id(protocol, create=False)
+        if experiment_id is None:
+            return ""
+        query = f"tags.run_key = '{run_key}' and tags.kind = 'cell'"
+        running = False
+        for run in self._search(experiment_id, query):
+            if run.info.status == "FINISHED":
+                return "finished"
+            running |= run.info.status == "RUNNING" and self._worker_alive(run.data.tags, stale_after_s)
+        return "running" if running else ""
 
     def fail_open_cells(self, parent_id: str, run_key: str, reason: str, status: str = "FAILED") -> list[str]:
         """Mark the still-RUNNING runs of cell `run_key` under sweep `parent_id` as failed.

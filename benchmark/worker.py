@@ -33,6 +33,7 @@ class WorkerEnv:
     cache_dir: str | None = None
     progress: bool = False
     threads: int = 0  # torch threads in this worker; 0 keeps torch's default
+    force: bool = False  # run cells even when another sweep finished or is running them
 
 
 @dataclass
@@ -46,6 +47,7 @@ class CellStatus:
     reason: str = ""
     seconds: float = 0.0
     metrics: dict[str, float] = field(default_factory=dict)
+    claimed: str = ""  # "finished" / "running": another sweep got there first, this cell did not run
 
 
 _SERVICES: dict[tuple, Any] = {}
@@ -115,6 +117,11 @@ def execute_cell(spec_json: str, label: str, parent_id: str | None, env: WorkerE
     spec = RunSpec.from_json(spec_json)
     start = time.perf_counter()
     tracker, ctx = _services(env, spec.backbone)
+    if not env.force:
+        conflict = tracker.claim_conflict(spec.protocol, spec.run_key)
+        if conflict:
+            log.info("%s %s seed %d: %s by another sweep; not run here", label, spec.dataset, spec.seed, conflict)
+            return CellStatus(spec.run_key, label, ok=True, claimed=conflict)
     run_id = tracker.start_cell(spec, parent_id, label=label)
     ctx.on_epoch = lambda e: tracker.log_epoch(
         run_id, e.epoch, {"train_loss": e.train_loss, "train_acc": e.train_acc, "lr": e.lr}

@@ -81,3 +81,35 @@ def test_force_reruns_and_the_leaderboard_counts_the_run_key_once(finished_sweep
     assert "1 cell(s) run" in capsys.readouterr().out
     runs_csv = pd.read_csv(finished_sweep / "results" / "runs_b2n.csv")
     assert len(runs_csv) == 4 and runs_csv.run_key.nunique() == 2
+
+
+def test_a_cell_another_sweep_is_running_is_left_to_it(world_env, capsys):
+    """Two sweeps over the same cells: a cell with a live RUNNING run elsewhere is not run twice."""
+    from benchmark.planning import SweepRequest, build_plan
+    from benchmark.tracking import Tracker
+    from benchmark.worker import WorkerEnv, execute_cell
+
+    argv = ["run", "--methods", "zeroshot", "--datasets", "mlrsnet", "--seeds", "1,2", "--quiet"]
+    plan = build_plan(SweepRequest(methods=["zeroshot"], datasets=["mlrsnet"], seeds=[1]))
+    busy = plan.specs[0]
+    other_sweep = Tracker(f"sqlite:///{world_env / 'mlflow.db'}", lock_dir=world_env / "locks")
+    run_id = other_sweep.start_cell(busy, None, label="zeroshot")  # RUNNING; this process holds its lock
+    assert other_sweep.claim_conflict("b2n", busy.run_key) == "running"
+
+    assert main(argv) == 0
+    assert "1 cell(s) run, 0 skipped (already finished), 0 failed, 1 left to another sweep" in capsys.readouterr().out
+    board = pd.read_csv(world_env / "results" / "leaderboard_b2n.csv")
+    assert board.n_seeds.tolist() == [1]  # seed 2 only
+
+    other_sweep.fail(run_id, "stopped by the test", "KILLED")  # the other sweep gave up: the cell is free
+    assert other_sweep.claim_conflict("b2n", busy.run_key) == ""
+    assert main(argv) == 0
+    assert "1 cell(s) run, 1 skipped (already finished), 0 failed\n" in capsys.readouterr().out
+    assert other_sweep.claim_conflict("b2n", busy.run_key) == "finished"
+
+    # A worker that reaches a cell another sweep finished after this one planned does not run it.
+    env = WorkerEnv(tracking_uri=other_sweep.uri, profile="world", data_root=str(plan.data_root))
+    status = execute_cell(busy.to_json(), "zeroshot", None, env)
+    assert status.ok and status.claimed == "finished" and status.run_id is None
+    cells = other_sweep.client.search_runs([other_sweep.experiment_id("b2n")], "tags.kind = 'cell'")
+    assert sorted(r.info.status for r in cells) == ["FINISHED", "FINISHED", "KILLED"]

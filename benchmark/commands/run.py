@@ -189,7 +189,10 @@ def cmd_run(args) -> int:
     )
     outcome = run_sweep(request, options)
     ran = len(outcome.statuses)
-    print(f"{ran} cell(s) run, {outcome.skipped} skipped (already finished), {len(outcome.failures)} failed")
+    summary = f"{ran} cell(s) run, {outcome.skipped} skipped (already finished), {len(outcome.failures)} failed"
+    if outcome.busy:
+        summary += f", {outcome.busy} left to another sweep running them"
+    print(summary)
     print(f"leaderboard: {outcome.leaderboard}")
     if outcome.failures:
         print("failed cells:")

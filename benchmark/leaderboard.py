@@ -10,14 +10,13 @@ averaged base and new). `rebuild` also renders the Markdown and PNG leaderboards
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from benchmark.paths import replace_atomically
 from benchmark.specs import LONG_COLUMNS, Result
 from benchmark.stats import ci95
 
@@ -166,16 +165,13 @@ def _transfer_row(method: str, source: str, target: str, values: np.ndarray) -> 
 
 
 def write_atomic(frame: pd.DataFrame, path: Path) -> None:
-    """Write a CSV through a temporary file and `os.replace`, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as fh:
+    """Write a CSV so that readers never see half a file."""
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", newline="") as fh:
             frame.to_csv(fh, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    replace_atomically(path, write)
 
 
 def wide_table(protocol: str, long: pd.DataFrame, order: Iterable[str] = ()) -> pd.DataFrame:

@@ -11,13 +11,12 @@ global state, so this works headless and inside worker processes.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
 
+from benchmark.paths import replace_atomically
 from benchmark.published import AVERAGE, Published, load_published
 
 log = logging.getLogger(__name__)
@@ -180,7 +179,7 @@ def plot_leaderboard(protocol: str, wide: pd.DataFrame, path: Path, *, published
         fig = _plot_b2n(groups, published, wide)
     else:
         fig = _plot_transfer(protocol, groups, published, wide)
-    _replace(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+    replace_atomically(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
 
 
 def _plot_b2n(groups, published: Published | None, wide: pd.DataFrame):
@@ -251,19 +250,6 @@ def _plot_transfer(protocol: str, groups, published: Published | None, wide: pd.
     return fig
 
 
-def _replace(path: Path, write: Callable[[str], None]) -> None:
-    """Write through a temporary file and `os.replace`, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def report_paths(out_dir: Path, protocol: str) -> list[Path]:
     """The files `rebuild` writes for a protocol: both CSVs, the Markdown and the PNG."""
     out_dir = Path(out_dir)
@@ -279,7 +265,7 @@ def write_reports(
     published = load_published(protocol, published_dir) if profile == "paper" else None
     md, png = out_dir / f"leaderboard_{protocol}.md", out_dir / f"leaderboard_{protocol}.png"
     text = markdown_leaderboard(protocol, wide, published=published, profile=profile)
-    _replace(md, lambda tmp: Path(tmp).write_text(text))
+    replace_atomically(md, lambda tmp: Path(tmp).write_text(text))
     plot_leaderboard(protocol, wide, png, published=published)
     return [md, png]
 

@@ -13,7 +13,6 @@ Loading open_clip weights (tags, checkpoint files, the offline behaviour) lives 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from benchmark.backbone.weights import (
     skeleton,
 )
 from benchmark.errors import UsageError
+from benchmark.paths import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -103,14 +103,6 @@ def _looks_like_path(text: str) -> bool:
     return "/" in text or os.sep in text or text.endswith(CHECKPOINT_SUFFIXES) or Path(text).expanduser().is_file()
 
 
-def _file_digest(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()[:12]
-
-
 def build_tiny_clip(seed: int = 0):
     """A random-init tiny open_clip CLIP (deterministic for `seed`)."""
     import open_clip
@@ -129,7 +121,7 @@ def backbone_identity(spec: BackboneSpec) -> str:
 
         return f"{WORLD}@{world_clip_digest()[:12]}"
     if spec.kind == "open_clip" and spec.pretrained and _looks_like_path(spec.pretrained):
-        return f"{spec.model}:file@{_file_digest(str(Path(spec.pretrained).expanduser()))}"
+        return f"{spec.model}:file@{file_sha256(Path(spec.pretrained).expanduser())[:12]}"
     if spec.kind == "open_clip" and not spec.pretrained:
         return f"{spec.model}:random-init-seed0"
     return spec.label

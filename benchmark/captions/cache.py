@@ -94,11 +94,3 @@ class CaptionCache:
         con = self._connect()
         with con:
             con.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?, ?)", rows)
-
-    def count(self) -> tuple[int, int]:
-        """(stored captions, stored embeddings)."""
-        con = self._connect()
-        return (
-            con.execute("SELECT COUNT(*) FROM captions").fetchone()[0],
-            con.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0],
-        )

@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from benchmark.errors import UsageError
+from benchmark.paths import replace_atomically
 
 log = logging.getLogger(__name__)
 
@@ -120,9 +121,7 @@ def ensure_generated_split(
     classes, order = label_order(list(listing), known_classes)
     path = Path(cache) / dataset / f"{listing_digest(listing, classes)}.json"
     if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
         text = json.dumps(generate_split(listing, classes), separators=(",", ":"))
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)  # atomic: concurrent workers write identical bytes
+        # concurrent workers write identical bytes; each replaces the file whole
+        replace_atomically(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
     return path, order

@@ -14,7 +14,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +22,7 @@ from pathlib import Path
 from benchmark.data.catalog import Dataset
 from benchmark.data.splits import SUBSETS
 from benchmark.errors import UsageError
+from benchmark.paths import replace_atomically
 
 log = logging.getLogger(__name__)
 
@@ -63,14 +63,6 @@ def _marker(dataset: Dataset, cache_root: Path) -> Path:
     return cache_root / "checks" / f"images-{dataset.name}-{key}.json"
 
 
-def _write_json(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(data, fh)
-    os.replace(tmp, path)
-
-
 def check_dataset_images(dataset: Dataset, cache_root: Path) -> None:
     """Decode every image a dataset's split file lists (once per version of the files).
 
@@ -96,7 +88,8 @@ def check_dataset_images(dataset: Dataset, cache_root: Path) -> None:
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)
             raise
-    _write_json(marker, {"fingerprint": fingerprint, "images": len(paths), "checked_at": time.time()})
+    record = {"fingerprint": fingerprint, "images": len(paths), "checked_at": time.time()}
+    replace_atomically(marker, lambda tmp: Path(tmp).write_text(json.dumps(record)))
     log.info("checked %d images of %s in %.1f s", len(paths), dataset.name, time.perf_counter() - start)
 
 

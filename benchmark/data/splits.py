@@ -42,15 +42,6 @@ class Split:
         return getattr(self, name)
 
 
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def safe_relpath(path: str) -> bool:
     """True if `path` stays inside the folder it is relative to (no absolute path, no `..`)."""
     if not path or path.startswith(("/", "\\")) or ":" in path.split("/")[0]:

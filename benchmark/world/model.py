@@ -10,11 +10,12 @@ training-log summary and the file's sha256, which :func:`load_world_clip` verifi
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from benchmark.paths import file_sha256
 
 if TYPE_CHECKING:
     import open_clip
@@ -50,7 +51,6 @@ MODEL_CFG: dict[str, Any] = {
 #: CLIP's image normalisation; the world's images are fed exactly like real ones.
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-SHA_CHUNK = 1 << 20
 
 
 class ChecksumError(RuntimeError):
@@ -86,15 +86,6 @@ def build_world_clip_untrained(seed: int = 0, model_cfg: dict[str, Any] | None =
         torch.manual_seed(seed)
         model = build_clip(model_cfg)
     return model.eval()
-
-
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(SHA_CHUNK), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def read_meta(meta_path: Path = META) -> dict[str, Any]:

@@ -63,12 +63,16 @@ class FeatureCache:
         con = self._connect()
         wanted = set(keys)
         digests = sorted({d for d, _ in keys})
+        views = sorted({v for _, v in keys})
+        # Only the asked-for views, and token blobs only when needed: the rest is never read off disk.
+        columns = "digest, view, pooled, " + ("tokens" if need_tokens else "NULL") + ", n_tokens"
+        view_marks = ",".join("?" * len(views))
         for start in range(0, len(digests), _CHUNK):
             chunk = digests[start : start + _CHUNK]
             marks = ",".join("?" * len(chunk))
             rows = con.execute(
-                f"SELECT digest, view, pooled, tokens, n_tokens FROM features WHERE space = ? AND digest IN ({marks})",
-                [space, *chunk],
+                f"SELECT {columns} FROM features WHERE space = ? AND digest IN ({marks}) AND view IN ({view_marks})",
+                [space, *chunk, *views],
             )
             for digest, view, pooled, tokens, n_tokens in rows:
                 if (digest, view) not in wanted or (need_tokens and tokens is None):

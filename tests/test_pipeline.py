@@ -43,3 +43,7 @@ def test_large_token_banks_stream_from_disk_with_the_same_numbers(tiny_root, tin
     for indices in ([0, 1, 2], [7, 4]):
         a, b = in_memory.features(indices, TEST_VIEW), streamed.features(indices, TEST_VIEW)
         assert torch.equal(a.pooled, b.pooled) and torch.equal(a.tokens, b.tokens)
+    calls = []
+    monkeypatch.setattr(streamed, "_lookup", lambda pairs: calls.append(pairs) or {})
+    streamed.prepare([TEST_VIEW])  # evaluation prepares again each epoch: the disk already holds the view
+    assert calls == []

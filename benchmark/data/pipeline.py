@@ -80,6 +80,7 @@ class ImageBank:
         self.captions = captions
         self.labels = torch.tensor([item.label for item in self.items], dtype=torch.long)
         self._features: dict[int, ImageFeatures] = {}  # view -> features of all items (CPU)
+        self._on_disk: set[int] = set()  # streaming banks: views whose features the disk cache holds
         self._streaming: bool | None = None  # decided on first use (see `_streams`)
 
     def __len__(self) -> int:
@@ -167,7 +168,7 @@ class ImageBank:
         Features are held on the CPU and moved to the device batch by batch; banks whose last-block
         tokens would exceed `TOKEN_MEMORY_BUDGET` only fill the disk cache here.
         """
-        views = [v for v in dict.fromkeys(views) if v not in self._features]
+        views = [v for v in dict.fromkeys(views) if v not in self._features and v not in self._on_disk]
         if not self.use_features or not views:
             return
         n = len(self.items)
@@ -177,6 +178,7 @@ class ImageBank:
             pairs = [(i, v) for v in views for i in range(n)]
             for start in range(0, len(pairs), ENCODE_CHUNK):
                 self._lookup(pairs[start : start + ENCODE_CHUNK])
+            self._on_disk.update(views)
             return
         found = self._lookup([(i, v) for v in views for i in range(n)])
         for v in views:

@@ -112,9 +112,10 @@ def splice_per_image(prompts: ClassPrompts, ctx: Tensor, length: int) -> Tensor:
 class PromptMethod(nn.Module):
     """Base class of registered methods.
 
-    Subclasses set `config_cls`, `presets`, `default_presets` and `requirements`, and implement
-    `set_classnames` and `forward`. Parity fixtures name parameters as the reference `CustomCLIP`
-    does; `reference_names` maps those names to ours where they differ.
+    Subclasses set `config_cls`, `presets`, `default_presets` and `requirements`, set the template
+    `prefix` their context occupies (or override `set_classnames`), and implement `forward`.
+    Parity fixtures name parameters as the reference `CustomCLIP` does; `reference_names` maps
+    those names to ours where they differ.
     """
 
     name: ClassVar[str] = ""
@@ -153,8 +154,9 @@ class PromptMethod(nn.Module):
 
     # -- classes and text -------------------------------------------------------------------------
     def set_classnames(self, classnames: Sequence[str]) -> None:
-        """Point the method at a new label space (rebuilds the frozen template tokens)."""
-        raise NotImplementedError
+        """Point the method at a new label space: the frozen template tokens around `self.prefix`."""
+        self.prompts = self.clip.class_prompts(self.prefix, classnames)
+        self._text_cache = None
 
     def class_text_features(self) -> Tensor:
         """Normalised text features [C, D] of image-independent prompts (cached while evaluating)."""

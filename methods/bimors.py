@@ -232,11 +232,6 @@ class BiMoRS(PromptMethod):
 
         return replace(cfg, caption_dim=caption_dim(profile.caption_encoder))
 
-    def set_classnames(self, classnames: Sequence[str]) -> None:
-        """Rebuild the frozen template tokens for `classnames`."""
-        self.prompts = self.clip.class_prompts(self.prefix, classnames)
-        self._text_cache = None
-
     def shifted_context(self, tokens: Tensor, captions: Tensor) -> Tensor:
         """Per-image context [B, M, W] (fp16 when the cross-attention is) from image tokens and captions.
 

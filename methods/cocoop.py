@@ -91,10 +91,6 @@ class CoCoOp(PromptMethod):
             raise ValueError(f"CoCoOp has no variant {variant!r}")
         return CoCoOpConfig(n_ctx=int(trainer_config["N_CTX"]), ctx_init=trainer_config.get("CTX_INIT", ""))
 
-    def set_classnames(self, classnames: Sequence[str]) -> None:
-        """Rebuild the frozen template tokens for `classnames`."""
-        self.prompts = self.clip.class_prompts(self.prefix, classnames)
-
     def forward(self, batch: Batch) -> Tensor:
         """Logits [B, C]; every image has its own prompts for all classes."""
         image = normalize(self.image_features(batch).pooled)  # [B, D]

@@ -108,11 +108,10 @@ class CoOp(PromptMethod):
         return None
 
     def set_classnames(self, classnames: Sequence[str]) -> None:
-        """Rebuild the frozen template tokens for `classnames`."""
+        """Rebuild the frozen template tokens; class-specific context fits only its own classes."""
         if self.class_specific and len(classnames) != self.ctx.shape[0]:
             raise ValueError(self.config_transfer_error(self.cfg))
-        self.prompts = self.clip.class_prompts(self.prefix, classnames)
-        self._text_cache = None
+        super().set_classnames(classnames)
 
     def build_prompts(self) -> Tensor:
         """Prompt embeddings [C, L, W] with the context spliced in at the configured position."""

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from benchmark.backbone import FrozenClip
 from benchmark.registry import METHODS
 from benchmark.train import TrainConfig
-from methods.base import Batch, Preset, PromptMethod, Requirements, normalize, splice_context
+from methods.base import Batch, Preset, PromptMethod, Requirements, initial_context, normalize, splice_context
 
 
 @dataclass(frozen=True)
@@ -94,10 +94,9 @@ class MaPLe(PromptMethod):
         n_ctx, width, device = cfg.n_ctx, clip.text_width, clip.device
         if cfg.ctx_init and n_ctx <= 4:
             self.prefix = cfg.ctx_init.replace("_", " ")
-            ctx = clip.embed_tokens(clip.tokenize([self.prefix]))[0, 1 : 1 + n_ctx].clone()
+            ctx = clip.context_init(self.prefix, n_tokens=n_ctx)
         else:
-            ctx = _normal(n_ctx, width, device)
-            self.prefix = " ".join(["X"] * n_ctx)
+            ctx, self.prefix = initial_context(clip, n_ctx, "")
         n_deep = max(cfg.prompt_depth - 1, 0)
         self.proj = nn.Linear(width, clip.vision_width, device=device)
         self.ctx = nn.Parameter(ctx)  # [n_ctx, W_t]
@@ -117,11 +116,6 @@ class MaPLe(PromptMethod):
             prompt_depth=int(trainer_config["PROMPT_DEPTH"]),
             half_cast_prompts=variant is None,
         )
-
-    def set_classnames(self, classnames: Sequence[str]) -> None:
-        """Rebuild the frozen template tokens for `classnames`."""
-        self.prompts = self.clip.class_prompts(self.prefix, classnames)
-        self._text_cache = None
 
     def _inject(self, prompt: Tensor, copies: int, dtype: torch.dtype) -> Tensor:
         """[copies, n_ctx, W]: broadcast first, then (reference quirk) round each copy to fp16."""

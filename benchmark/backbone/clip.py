@@ -162,10 +162,13 @@ class FrozenClip(nn.Module):
             name_lens=tuple(self.bpe_length(name) for name in names),
         )
 
-    def context_init(self, text: str) -> Tensor:
-        """Embeddings of the words of `text` (positions 1..n): CoOp's `CTX_INIT` initialisation."""
-        n_words = len(text.split(" "))
-        return self.embed_tokens(self.tokenize([text]))[0, 1 : 1 + n_words].clone()
+    def context_init(self, text: str, n_tokens: int | None = None) -> Tensor:
+        """Embeddings at positions 1..n of `text`'s tokens: CoOp's `CTX_INIT` initialisation.
+
+        n defaults to the word count (CoOp); MaPLe takes its first `n_tokens` instead.
+        """
+        n = len(text.split(" ")) if n_tokens is None else n_tokens
+        return self.embed_tokens(self.tokenize([text]))[0, 1 : 1 + n].clone()
 
     # -- text tower -------------------------------------------------------------------------------
     def _run_blocks(

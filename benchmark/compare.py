@@ -132,10 +132,17 @@ def paired_outcomes(pairs: list[tuple], client, *, zero_a: bool = False) -> pd.D
     `shots` is the trained side's (B's when A is zero-shot).
     """
     frames, missing = [], 0
+    loaded: dict[str, pd.DataFrame | None] = {}  # a zero-shot run pairs with every shots setting of B
+
+    def predictions(run_id: str, folder: Path) -> pd.DataFrame | None:
+        if run_id not in loaded:
+            loaded[run_id] = load_predictions(client, run_id, folder)
+        return loaded[run_id]
+
     with tempfile.TemporaryDirectory() as tmp:
         for run_a, run_b in pairs:
-            pred_a = load_predictions(client, run_a.run_id, Path(tmp))
-            pred_b = load_predictions(client, run_b.run_id, Path(tmp))
+            pred_a = predictions(run_a.run_id, Path(tmp))
+            pred_b = predictions(run_b.run_id, Path(tmp))
             if pred_a is None or pred_b is None:
                 missing += 1
                 continue
@@ -201,7 +208,7 @@ def compare_methods(
     """Find, match and compare the finished runs of two methods; UsageError when there is nothing to compare."""
     if method_a == method_b:
         raise UsageError(f"compare needs two different methods, got {method_a!r} twice")
-    runs = [r for r in tracker.finished_runs(protocol) if profile is None or r.tags.get("profile") == profile]
+    runs = tracker.finished_runs(protocol, profile=profile)
     where = f"{protocol}" + (f", profile {profile}" if profile else "")
     runs_a, runs_b = select_runs(runs, method_a), select_runs(runs, method_b)
     for name, found in ((method_a, runs_a), (method_b, runs_b)):

@@ -71,7 +71,7 @@ class CellContext:
 
     def train_config(self, spec: RunSpec) -> TrainConfig:
         """The resolved training configuration of a cell."""
-        return TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec.train_config.items()})
+        return TrainConfig(**spec.train_config)
 
     def build_method(self, spec: RunSpec, classnames: Sequence[str]):
         """Instantiate the cell's method for `classnames`, seeded like Dassl before construction."""

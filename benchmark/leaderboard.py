@@ -115,19 +115,24 @@ def b2n_table(long: pd.DataFrame, dataset_order: Iterable[str] = ()) -> pd.DataF
     return pd.DataFrame(rows, columns=list(B2N_COLUMNS))
 
 
+def _seed_summary(prefix: str, values: np.ndarray) -> dict:
+    """`<prefix>_mean`, `_std` (population) and `_ci95` over seeds, rounded for the CSV."""
+    return {
+        f"{prefix}_mean": round(float(np.mean(values)), DECIMALS),
+        f"{prefix}_std": round(float(np.std(values)), DECIMALS),
+        f"{prefix}_ci95": round(ci95(values), DECIMALS),
+    }
+
+
 def _b2n_row(method: str, dataset: str, base: np.ndarray, new: np.ndarray) -> dict:
-    base_mean, new_mean = float(np.mean(base)), float(np.mean(new))
+    hm = harmonic_mean(float(np.mean(base)), float(np.mean(new)))  # from the unrounded means
     return {
         "method": method,
         "dataset": dataset,
         "n_seeds": len(base),
-        "base_mean": round(base_mean, DECIMALS),
-        "base_std": round(float(np.std(base)), DECIMALS),
-        "base_ci95": round(ci95(base), DECIMALS),
-        "new_mean": round(new_mean, DECIMALS),
-        "new_std": round(float(np.std(new)), DECIMALS),
-        "new_ci95": round(ci95(new), DECIMALS),
-        "hm": round(harmonic_mean(base_mean, new_mean), DECIMALS),
+        **_seed_summary("base", base),
+        **_seed_summary("new", new),
+        "hm": round(hm, DECIMALS),
     }
 
 
@@ -136,7 +141,7 @@ def transfer_table(long: pd.DataFrame, target_order: Iterable[str] = ()) -> pd.D
     acc = long[(long.metric == "acc") & (long.subset == "all")]
     rows = []
     for (method, source), group in acc.groupby(["method", "train_dataset"], sort=True):
-        targets = [t for t in _order(group, "eval_dataset", [source, *target_order])]
+        targets = list(_order(group, "eval_dataset", [source, *target_order]))
         for target in targets:
             values = group[group.eval_dataset == target].sort_values("seed")["value"].to_numpy()
             rows.append(_transfer_row(method, source, target, values))
@@ -153,15 +158,8 @@ def transfer_table(long: pd.DataFrame, target_order: Iterable[str] = ()) -> pd.D
 
 
 def _transfer_row(method: str, source: str, target: str, values: np.ndarray) -> dict:
-    return {
-        "method": method,
-        "source": source,
-        "target": target,
-        "n_seeds": len(values),
-        "acc_mean": round(float(np.mean(values)), DECIMALS),
-        "acc_std": round(float(np.std(values)), DECIMALS),
-        "acc_ci95": round(ci95(values), DECIMALS),
-    }
+    identity = {"method": method, "source": source, "target": target, "n_seeds": len(values)}
+    return {**identity, **_seed_summary("acc", values)}
 
 
 def write_atomic(frame: pd.DataFrame, path: Path) -> None:
@@ -183,7 +181,7 @@ def rebuild(tracker, protocol: str, out_dir: Path, *, profile: str | None = None
     """Regenerate `leaderboard_<protocol>.csv`, `runs_<protocol>.csv` and the `.md`/`.png` from the tracking store."""
     from benchmark.report import write_reports
 
-    runs = [r for r in tracker.finished_runs(protocol) if profile is None or r.tags.get("profile") == profile]
+    runs = tracker.finished_runs(protocol, profile=profile)
     long = long_rows(runs)
     wide = wide_table(protocol, long, order)
     out_dir = Path(out_dir)

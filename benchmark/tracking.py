@@ -135,13 +135,18 @@ class Tracker:
                 return
 
     # -- reading ----------------------------------------------------------------------------------
-    def finished_runs(self, protocol: str) -> list[FinishedRun]:
-        """FINISHED cell runs of a protocol, latest per run_key (a run_key is never counted twice)."""
+    def finished_runs(self, protocol: str, *, profile: str | None = None) -> list[FinishedRun]:
+        """FINISHED cell runs of a protocol (of one profile, if given), latest per run_key.
+
+        A run_key is never counted twice.
+        """
         experiment_id = self.experiment_id(protocol, create=False)
         if experiment_id is None:
             return []
         latest: dict[str, FinishedRun] = {}
         for run in self._search(experiment_id, "attributes.status = 'FINISHED' and tags.kind = 'cell'"):
+            if profile is not None and run.data.tags.get("profile") != profile:
+                continue
             key = run.data.tags.get("run_key")
             entry = FinishedRun(run.info.run_id, dict(run.data.tags), dict(run.data.metrics), run.info.end_time or 0)
             if key and (key not in latest or entry.end_time > latest[key].end_time):

@@ -132,8 +132,9 @@ class FakeTracker:
     def __init__(self, runs):
         self.runs = runs
 
-    def finished_runs(self, protocol):
-        return [r for r in self.runs if r.tags["protocol"] == protocol]
+    def finished_runs(self, protocol, *, profile=None):
+        runs = [r for r in self.runs if r.tags["protocol"] == protocol]
+        return [r for r in runs if profile is None or r.tags.get("profile") == profile]
 
 
 def test_rebuild_writes_csv_with_ci95_columns_and_the_md_and_png(tmp_path):

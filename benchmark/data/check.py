@@ -29,6 +29,7 @@ from pathlib import Path
 
 from benchmark.data.catalog import Dataset, DatasetSpec, open_dataset
 from benchmark.data.facts import SplitFacts
+from benchmark.data.imagecheck import decode, listed_paths
 from benchmark.data.splits import SUBSETS
 from benchmark.errors import UsageError
 
@@ -116,9 +117,6 @@ def _overlap_problem(dataset: Dataset) -> Problem | None:
     )
 
 
-DRAFT_SIZE = (64, 64)
-
-
 def _verify_image(path: Path, quick: bool = False) -> str | None:
     """None when the image decodes; "missing" or the reason it cannot be read otherwise."""
     from PIL import Image
@@ -126,12 +124,11 @@ def _verify_image(path: Path, quick: bool = False) -> str | None:
     if not path.is_file():
         return "missing"
     try:
-        with Image.open(path) as image:
-            if quick:
+        if quick:
+            with Image.open(path) as image:
                 image.verify()
-            else:
-                image.draft("RGB", DRAFT_SIZE)
-                image.load()
+        else:
+            decode(path)
     except Exception as exc:  # noqa: BLE001 - PIL raises many types for broken files; all mean "unreadable"
         text = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
         return f"unreadable: {text}"
@@ -140,11 +137,7 @@ def _verify_image(path: Path, quick: bool = False) -> str | None:
 
 def _image_problems(dataset: Dataset, workers: int, quick: bool) -> tuple[int, list[Problem]]:
     """Check every distinct listed image once, in split order (train, val, test)."""
-    ordered: dict[str, None] = {}
-    for subset in SUBSETS:
-        for item in dataset.split.subset(subset):
-            ordered.setdefault(item.path, None)
-    paths = list(ordered)
+    paths = listed_paths(dataset)
     base = dataset.root / dataset.spec.image_dir
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         outcomes = list(pool.map(lambda rel: _verify_image(base / rel, quick), paths, chunksize=64))

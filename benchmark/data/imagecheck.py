@@ -30,14 +30,27 @@ DRAFT_SIZE = (64, 64)
 MAX_THREADS = 8  # PIL releases the GIL while decoding
 
 
-def _verify(path: Path) -> str | None:
-    """None if the image decodes, else a one-line reason."""
+def decode(path: Path) -> None:
+    """Decode an image, JPEGs at 1/8 scale; raises whatever PIL raises for a broken file.
+
+    `Image.draft` still reads every compressed byte, so a truncated file fails.
+    """
     from PIL import Image
 
+    with Image.open(path) as img:
+        img.draft("RGB", DRAFT_SIZE)
+        img.load()
+
+
+def listed_paths(dataset: Dataset) -> list[str]:
+    """Every distinct image path of the split file, in split order (train, val, test)."""
+    return list(dict.fromkeys(item.path for subset in SUBSETS for item in dataset.split.subset(subset)))
+
+
+def _verify(path: Path) -> str | None:
+    """None if the image decodes, else a one-line reason."""
     try:
-        with Image.open(path) as img:
-            img.draft("RGB", DRAFT_SIZE)
-            img.load()
+        decode(path)
     except Exception as exc:  # noqa: BLE001 - PIL raises many types for broken files
         text = " ".join(str(exc).replace(f" '{path}'", "").split()) or type(exc).__name__
         return text[:200]
@@ -69,7 +82,7 @@ def check_dataset_images(dataset: Dataset, cache_root: Path) -> None:
     Raises:
         UsageError: naming the first missing, unreadable or corrupt image, in split-file order.
     """
-    relpaths = list(dict.fromkeys(item.path for subset in SUBSETS for item in dataset.split.subset(subset)))
+    relpaths = listed_paths(dataset)
     fingerprint = _fingerprint(dataset, relpaths)
     marker = _marker(dataset, cache_root)
     try:

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import sqlite3
-import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
+
+from benchmark.sqlite_cache import SqliteCache
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,6 @@ CREATE TABLE IF NOT EXISTS features (
     PRIMARY KEY (space, digest, view)
 )
 """
-_CHUNK = 500  # SQLite host-parameter budget per query
 
 
 def feature_space(backbone_identity: str, transform_digest: str) -> str:
@@ -36,52 +35,34 @@ def feature_space(backbone_identity: str, transform_digest: str) -> str:
     return hashlib.sha256(f"{backbone_identity}|{transform_digest}".encode()).hexdigest()[:24]
 
 
-class FeatureCache:
+class FeatureCache(SqliteCache):
     """Pooled features (and optionally last-block tokens) by (space, image digest, view)."""
 
     def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
-        with self._connect() as con:
-            con.execute(_SCHEMA)
-
-    def _connect(self) -> sqlite3.Connection:
-        con = getattr(self._local, "con", None)
-        if con is None:
-            con = sqlite3.connect(self.path, timeout=120)
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute("PRAGMA synchronous=NORMAL")
-            self._local.con = con
-        return con
+        super().__init__(path, [_SCHEMA])
+        self._connect()  # the file exists from here on, also for other processes
 
     def get(
         self, space: str, keys: Sequence[tuple[str, int]], *, need_tokens: bool
     ) -> dict[tuple[str, int], tuple[np.ndarray, np.ndarray | None]]:
         """Cached entries among `keys` ((digest, view) pairs); entries lacking needed tokens miss."""
         found: dict[tuple[str, int], tuple[np.ndarray, np.ndarray | None]] = {}
-        con = self._connect()
         wanted = set(keys)
-        digests = sorted({d for d, _ in keys})
         views = sorted({v for _, v in keys})
         # Only the asked-for views, and token blobs only when needed: the rest is never read off disk.
         columns = "digest, view, pooled, " + ("tokens" if need_tokens else "NULL") + ", n_tokens"
         view_marks = ",".join("?" * len(views))
-        for start in range(0, len(digests), _CHUNK):
-            chunk = digests[start : start + _CHUNK]
-            marks = ",".join("?" * len(chunk))
-            rows = con.execute(
-                f"SELECT {columns} FROM features WHERE space = ? AND digest IN ({marks}) AND view IN ({view_marks})",
-                [space, *chunk, *views],
-            )
-            for digest, view, pooled, tokens, n_tokens in rows:
-                if (digest, view) not in wanted or (need_tokens and tokens is None):
-                    continue
-                pooled_arr = np.frombuffer(pooled, dtype=np.float32)
-                tokens_arr = None
-                if tokens is not None and need_tokens:
-                    tokens_arr = np.frombuffer(tokens, dtype=np.float32).reshape(n_tokens, -1)
-                found[(digest, view)] = (pooled_arr, tokens_arr)
+        sql = f"SELECT {columns} FROM features WHERE space = ? AND digest IN ({{marks}}) AND view IN ({view_marks})"
+        for digest, view, pooled, tokens, n_tokens in self._select_in(
+            sql, [d for d, _ in keys], before=[space], after=views
+        ):
+            if (digest, view) not in wanted or (need_tokens and tokens is None):
+                continue
+            pooled_arr = np.frombuffer(pooled, dtype=np.float32)
+            tokens_arr = None
+            if tokens is not None and need_tokens:
+                tokens_arr = np.frombuffer(tokens, dtype=np.float32).reshape(n_tokens, -1)
+            found[(digest, view)] = (pooled_arr, tokens_arr)
         return found
 
     def put(self, space: str, entries: Iterable[tuple[str, int, np.ndarray, np.ndarray | None]]) -> None:

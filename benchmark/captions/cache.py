@@ -14,12 +14,12 @@ locking (WAL) makes concurrent workers safe, as in `benchmark.features`.
 from __future__ import annotations
 
 import hashlib
-import sqlite3
-import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
+
+from benchmark.sqlite_cache import SqliteCache
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS captions ("
@@ -28,7 +28,6 @@ _SCHEMA = (
     " encoder TEXT NOT NULL, text_sha TEXT NOT NULL, dim INTEGER NOT NULL, vector BLOB NOT NULL,"
     " PRIMARY KEY (encoder, text_sha))",
 )
-_CHUNK = 500  # SQLite host-parameter budget per query
 
 
 def text_sha(text: str) -> str:
@@ -36,40 +35,16 @@ def text_sha(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-class CaptionCache:
+class CaptionCache(SqliteCache):
     """Caption texts by (captioner, image digest) and embeddings by (encoder, text sha256)."""
 
     def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._local = threading.local()
-
-    def _connect(self) -> sqlite3.Connection:
-        """This thread's connection; the file and its tables are created on first use."""
-        con = getattr(self._local, "con", None)
-        if con is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            con = sqlite3.connect(self.path, timeout=120)
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute("PRAGMA synchronous=NORMAL")
-            with con:
-                for statement in _SCHEMA:
-                    con.execute(statement)
-            self._local.con = con
-        return con
-
-    def _select(self, sql: str, scope: str, keys: Sequence[str]) -> list[tuple]:
-        rows: list[tuple] = []
-        con = self._connect()
-        unique = sorted(set(keys))
-        for start in range(0, len(unique), _CHUNK):
-            chunk = unique[start : start + _CHUNK]
-            rows += con.execute(sql.format(marks=",".join("?" * len(chunk))), [scope, *chunk]).fetchall()
-        return rows
+        super().__init__(path, _SCHEMA)
 
     def get_captions(self, captioner: str, digests: Sequence[str]) -> dict[str, str]:
         """Stored captions among `digests` (image sha256) for `captioner`."""
         sql = "SELECT digest, text FROM captions WHERE captioner = ? AND digest IN ({marks})"
-        return dict(self._select(sql, captioner, digests))
+        return dict(self._select_in(sql, digests, before=[captioner]))
 
     def put_captions(self, captioner: str, entries: Iterable[tuple[str, str]]) -> None:
         """Store (digest, text) pairs."""
@@ -82,7 +57,7 @@ class CaptionCache:
         sql = "SELECT text_sha, dim, vector FROM embeddings WHERE encoder = ? AND text_sha IN ({marks})"
         return {
             sha: np.frombuffer(vector, dtype=np.float32).reshape(dim)
-            for sha, dim, vector in self._select(sql, encoder, shas)
+            for sha, dim, vector in self._select_in(sql, shas, before=[encoder])
         }
 
     def put_embeddings(self, encoder: str, entries: Iterable[tuple[str, np.ndarray]]) -> None:

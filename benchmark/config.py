@@ -100,31 +100,6 @@ def parse_assignments(items: Sequence[str]) -> dict[str, str]:
     return out
 
 
-def split_overrides(
-    overrides: Mapping[str, Any], method_cfg: object, train_cfg: object
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Route overrides to the method config or the train config.
-
-    `method.x` and `train.x` are explicit; a bare key goes to whichever config has that field
-    (method first when both do, since method fields are what users tune most).
-    """
-    method_keys = set(field_types(type(method_cfg)))
-    train_keys = set(field_types(type(train_cfg)))
-    method_over: dict[str, Any] = {}
-    train_over: dict[str, Any] = {}
-    for key, value in overrides.items():
-        scope, dot, name = key.partition(".")
-        if dot and scope in ("method", "train"):
-            (method_over if scope == "method" else train_over)[name] = value
-        elif key in method_keys:
-            method_over[key] = value
-        elif key in train_keys:
-            train_over[key] = value
-        else:
-            raise UsageError(unknown_name_message("override key", key, sorted(method_keys | train_keys)))
-    return method_over, train_over
-
-
 def to_plain(obj: Any) -> Any:
     """A JSON-ready copy of a (nested) dataclass: tuples become lists."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):

@@ -166,9 +166,9 @@ def build_plan(request: SweepRequest) -> Plan:
 
     data_root = profile.data_root(request.data_root)
     datasets = {name: open_dataset(profile.dataset(name), data_root) for name in names}
+    unseen = any(protocol.evaluates_unseen_classes(cell, datasets) for cell in cells)
     for name, (_, method_cfg, _, _) in resolved.items():
         reason = METHODS.get(name).config_transfer_error(method_cfg)
-        unseen = [cell for cell in cells if protocol.evaluates_unseen_classes(cell, datasets)]
         if reason and unseen:
             raise UsageError(f"{name}: {reason}; the {protocol.name} protocol evaluates unseen classes")
     identity = backbone_identity(backbone)

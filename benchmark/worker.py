@@ -158,6 +158,11 @@ def _describe_crash(exc: BaseException) -> str:
 
     if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower():
         return f"out of memory: {str(exc).splitlines()[0][:300]}"
+    return exception_line(exc)
+
+
+def exception_line(exc: BaseException) -> str:
+    """`TypeName: first line of the message` (at most 300 characters of it): a failure reason tag."""
     return f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
 
 

@@ -13,6 +13,7 @@ import argparse
 import json
 import sys
 
+from benchmark.commands.run import _names
 from benchmark.errors import UsageError
 
 
@@ -42,10 +43,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", default="paper", help="paper (default) or world")
     p.add_argument("--data-root", default=None, help="dataset root (default: BENCHMARK_DATA)")
-
-
-def _names(text: str) -> list[str]:
-    return [v.strip() for v in text.split(",") if v.strip()]
 
 
 def _ints(text: str, flag: str, minimum: int) -> list[int]:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 import signal
+from collections.abc import Iterable
 
 from benchmark.specs import RunSpec
-from benchmark.worker import CellStatus, WorkerEnv
+from benchmark.worker import CellStatus, WorkerEnv, exception_line
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,18 @@ def close_cell(
     return CellStatus(run_key, label, ok=False, run_id=run_ids[0] if run_ids else None, reason=reason)
 
 
+def fail_cell(task: tuple[str, str], parent_id: str | None, env: WorkerEnv, reason: str) -> CellStatus:
+    """A cell whose worker or job ended without a result: log the reason, close its run FAILED."""
+    log.error("%s: %s", task[1], reason)
+    return close_cell(task, parent_id, env, reason)
+
+
+def close_interrupted(tasks: Iterable[tuple[str, str]], parent_id: str | None, env: WorkerEnv) -> None:
+    """Mark the runs of cells still running when the sweep stopped (Ctrl-C, an error) KILLED."""
+    for task in tasks:
+        close_cell(task, parent_id, env, "sweep interrupted", "KILLED")
+
+
 def run_cell(spec_json: str, label: str, parent_id: str | None, env: WorkerEnv) -> CellStatus:
     """`execute_cell` for a worker process: a crash before the cell's run exists comes back as a status.
 
@@ -58,8 +71,7 @@ def run_cell(spec_json: str, label: str, parent_id: str | None, env: WorkerEnv) 
     try:
         return execute_cell(spec_json, label, parent_id, env)
     except Exception as exc:  # noqa: BLE001 - reported to the driver, which goes on with other cells
-        text = str(exc).splitlines()[0][:300] if str(exc) else ""
-        reason = f"{type(exc).__name__}: {text}"
+        reason = exception_line(exc)
         log.error("%s: the worker could not run the cell: %s", label, reason)
         log.debug("worker failure", exc_info=True)
         return CellStatus(RunSpec.from_json(spec_json).run_key, label, ok=False, reason=reason)

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection, wait
 
-from benchmark.executors._common import close_cell, exit_reason, run_cell
+from benchmark.executors._common import close_interrupted, exit_reason, fail_cell, run_cell
 from benchmark.worker import CellStatus, WorkerEnv
 
 log = logging.getLogger(__name__)
@@ -149,8 +149,7 @@ def run_cells(
         in_flight = [w.task for w in pool.workers if w.task is not None]
         pool.shutdown()
         if not finished:
-            for task in in_flight:
-                close_cell(task, parent_id, env, "sweep interrupted", "KILLED")
+            close_interrupted(in_flight, parent_id, env)
 
 
 def _dispatch(worker: _Worker, queue: deque[Task], parent_id: str | None) -> None:
@@ -178,5 +177,4 @@ def _collect(worker: _Worker, parent_id: str | None, env: WorkerEnv) -> CellStat
     worker.process.join()
     worker.task = None
     reason = f"worker process died ({exit_reason(worker.process.exitcode)}) while running the cell"
-    log.error("%s: %s", task[1], reason)
-    return close_cell(task, parent_id, env, reason)
+    return fail_cell(task, parent_id, env, reason)

@@ -20,7 +20,8 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from benchmark.errors import UsageError
-from benchmark.executors._common import close_cell, run_cell
+from benchmark.executors._common import close_interrupted, fail_cell, run_cell
+from benchmark.server import LOOPBACK_HOSTS
 from benchmark.worker import CellStatus, WorkerEnv
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,6 @@ IN_PROCESS = False
 Task = tuple[str, str]
 ENV_PREFIXES = ("BENCHMARK_", "HF_", "TRANSFORMERS_", "MLFLOW_")  # passed on to remote workers
 CONNECT_TIMEOUT_S = 5.0
-LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 def _host_port(address: str) -> tuple[str, int] | None:
@@ -61,16 +61,11 @@ def check(*, workers: int, address: str | None, remote_tracking: bool) -> None:
         socket.create_connection(target, timeout=CONNECT_TIMEOUT_S).close()
     except OSError as exc:
         raise UsageError(f"Ray cluster unreachable at {address} ({exc.strerror or exc})") from None
-    if target[0] not in LOCAL_HOSTS and not remote_tracking:
+    if target[0] not in LOOPBACK_HOSTS and not remote_tracking:
         raise UsageError(
             f"a Ray cluster at {address}: its nodes cannot reach a server on 127.0.0.1; pass --server-host "
             "0.0.0.0 (or an address of this machine) or --tracking-uri http://HOST:PORT of an MLflow server"
         )
-
-
-def _run_cell(spec_json: str, label: str, parent_id: str | None, env: WorkerEnv) -> CellStatus:
-    """The Ray task (module-level, so workers import it by name)."""
-    return run_cell(spec_json, label, parent_id, env)
 
 
 def _start(address: str | None, workers: int) -> bool:
@@ -105,7 +100,8 @@ def run_cells(
     running: dict[Any, Task] = {}
     try:
         gpus = 1 if env.device != "cpu" and ray.cluster_resources().get("GPU", 0) > 0 else 0
-        remote = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=0)(_run_cell)
+        # run_cell is module-level, so Ray workers import it by name
+        remote = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=0)(run_cell)
         queue = list(tasks)
         while queue or running:
             while queue and len(running) < workers:
@@ -120,7 +116,7 @@ def run_cells(
                 ray.cancel(ref, force=True)
             except Exception as exc:  # noqa: BLE001 - best effort; the stale check catches survivors
                 log.debug("could not cancel %s: %s", task[1], exc)
-            close_cell(task, parent_id, env, "sweep interrupted", "KILLED")
+        close_interrupted(running.values(), parent_id, env)
         if started:
             ray.shutdown()
 
@@ -133,5 +129,4 @@ def _status(ref: Any, task: Task, parent_id: str | None, env: WorkerEnv) -> Cell
     except Exception as exc:  # noqa: BLE001 - a lost worker or task is this cell's failure only
         first = next((line for line in str(exc).splitlines() if line.strip()), "")
         reason = f"ray task failed ({type(exc).__name__}): {first[:300]}"
-        log.error("%s: %s", task[1], reason)
-        return close_cell(task, parent_id, env, reason)
+        return fail_cell(task, parent_id, env, reason)

@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.errors import UsageError
-from benchmark.executors._common import close_cell, run_cell
-from benchmark.worker import CellStatus, WorkerEnv
+from benchmark.executors._common import close_interrupted, fail_cell, run_cell
+from benchmark.worker import CellStatus, WorkerEnv, worker_device
 
 log = logging.getLogger(__name__)
 
@@ -117,9 +117,9 @@ def run_cells(
             keep |= not status.ok
             yield status
     finally:
-        for job, task in running.items():
+        for job in running:
             _cancel(job)
-            close_cell(task, parent_id, env, "sweep interrupted", "KILLED")
+        close_interrupted(running.values(), parent_id, env)
         if running or keep:
             log.info("submitit job files and logs kept in %s", folder)
         else:
@@ -163,7 +163,7 @@ def _run_window(
         while queue and len(running) < workers:
             slot = min(set(range(workers)) - set(slots.values()))
             task = queue.pop(0)
-            job_env = replace(env, device=_slot_device(env.device, slot))
+            job_env = replace(env, device=worker_device(env.device, slot))
             job = executor.submit(_job, task[0], task[1], parent_id, job_env, os.getpid())
             running[job], slots[job] = task, slot
         done = [job for job in running if job.done()]
@@ -175,12 +175,6 @@ def _run_window(
             yield _status(job, task, parent_id, env, "local")
 
 
-def _slot_device(device: str, slot: int) -> str:
-    from benchmark.worker import worker_device
-
-    return worker_device(device, slot)
-
-
 def _status(job: Any, task: Task, parent_id: str | None, env: WorkerEnv, cluster: str) -> CellStatus:
     """The cell's status from its job: the worker's own report, or a failure naming the job's fate."""
     try:
@@ -188,8 +182,7 @@ def _status(job: Any, task: Task, parent_id: str | None, env: WorkerEnv, cluster
     except Exception as exc:  # noqa: BLE001 - any job failure is this cell's failure only
         first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
         reason = f"{cluster} job {job.job_id} ended without a result (state {job.state}): {first[:300]}"
-        log.error("%s: %s", task[1], reason)
-        return close_cell(task, parent_id, env, reason)
+        return fail_cell(task, parent_id, env, reason)
 
 
 def _cancel(job: Any) -> None:

@@ -141,9 +141,9 @@ def run_sweep(request: SweepRequest, options: RunOptions) -> SweepOutcome:
     outcome = SweepOutcome(plan)
     tracker = Tracker(options.tracking_uri)
     protocol = plan.protocol.name
-    tracker.mark_stale(protocol)
+    running = tracker.mark_stale(protocol)
     done = set() if options.force else tracker.finished_keys(protocol)
-    busy = set() if options.force else tracker.running_keys(protocol) - done
+    busy = set() if options.force else running - done
     pending = [spec for spec in plan.specs if spec.run_key not in done | busy]
     outcome.skipped = sum(spec.run_key in done for spec in plan.specs)
     outcome.busy = len(plan.specs) - len(pending) - outcome.skipped

@@ -100,6 +100,7 @@ class Tracker:
         self.client = MlflowClient(tracking_uri=uri)
         self._lock: WorkerLock | None = None
         self._lock_dir = lock_dir
+        self._experiments: dict[str, str] = {}  # protocol -> id, once found (a worker asks per cell)
 
     # -- experiments ------------------------------------------------------------------------------
     def _artifact_location(self, name: str) -> str | None:
@@ -110,6 +111,14 @@ class Tracker:
 
     def experiment_id(self, protocol: str, *, create: bool = True) -> str | None:
         """The experiment of a protocol (created on first use unless `create` is False)."""
+        if protocol not in self._experiments:
+            found = self._find_or_create(protocol, create)
+            if found is None:
+                return None
+            self._experiments[protocol] = found
+        return self._experiments[protocol]
+
+    def _find_or_create(self, protocol: str, create: bool) -> str | None:
         experiment = self.client.get_experiment_by_name(protocol)
         if experiment is not None:
             return experiment.experiment_id
@@ -236,28 +245,27 @@ class Tracker:
             return WorkerLock.is_held(tags.get("worker_lock", ""))
         return _now_ms() - int(tags.get("heartbeat", "0")) <= stale_after_s * 1000
 
-    def mark_stale(self, protocol: str, *, stale_after_s: float = STALE_HEARTBEAT_S) -> int:
-        """Mark RUNNING runs whose worker is gone as KILLED; return how many."""
-        experiment_id = self.experiment_id(protocol, create=False)
-        if experiment_id is None:
-            return 0
-        count = 0
-        for run in self._search(experiment_id, "attributes.status = 'RUNNING'"):
-            if not self._worker_alive(run.data.tags, stale_after_s):
-                self.fail(run.info.run_id, "worker died (killed or crashed) before the run finished", "KILLED")
-                count += 1
-        if count:
-            log.warning("marked %d stale run(s) of %s as KILLED", count, protocol)
-        WorkerLock.prune(self._lock_folder())
-        return count
+    def mark_stale(self, protocol: str, *, stale_after_s: float = STALE_HEARTBEAT_S) -> set[str]:
+        """Mark RUNNING runs whose worker is gone as KILLED.
 
-    def running_keys(self, protocol: str, *, stale_after_s: float = STALE_HEARTBEAT_S) -> set[str]:
-        """run_keys of cells that a live worker (of this or another sweep) is running right now."""
+        Returns:
+            The run_keys of cells that live workers (of this or another sweep) are running right now.
+        """
         experiment_id = self.experiment_id(protocol, create=False)
         if experiment_id is None:
             return set()
-        runs = self._search(experiment_id, "attributes.status = 'RUNNING' and tags.kind = 'cell'")
-        return {run.data.tags["run_key"] for run in runs if self._worker_alive(run.data.tags, stale_after_s)}
+        stale, live = 0, set()
+        for run in self._search(experiment_id, "attributes.status = 'RUNNING'"):
+            tags = run.data.tags
+            if not self._worker_alive(tags, stale_after_s):
+                self.fail(run.info.run_id, "worker died (killed or crashed) before the run finished", "KILLED")
+                stale += 1
+            elif tags.get("kind") == "cell":
+                live.add(tags["run_key"])
+        if stale:
+            log.warning("marked %d stale run(s) of %s as KILLED", stale, protocol)
+        WorkerLock.prune(self._lock_folder())
+        return live
 
     def claim_conflict(self, protocol: str, run_key: str, *, stale_after_s: float = STALE_HEARTBEAT_S) -> str:
         """Why a cell should not start now: "finished", "running" (by a live worker), or "" (free).

@@ -1,49 +1,97 @@
-"""Paired comparison of two methods from the per-image predictions of their finished runs.
+"""Seed-level comparison of two methods from the per-image predictions of their finished runs.
 
-Seed means with 3 seeds cannot tell a 1-point gap from noise. The runs of two methods on the same dataset
-and seed, however, classify the *same* test images, so their outcomes are paired. Runs match on profile,
-backbone, training dataset, seed and shots; a zero-shot method has no shots and matches any. Each pair's
-`predictions.csv.gz` artifacts are joined on (eval dataset, subset, image path). Per (training dataset,
-shots, eval dataset, subset) the matched seeds are pooled: the accuracy difference A - B gets a paired
-bootstrap interval (images resampled within each seed) and McNemar's test a p-value
-(`benchmark.stats`). Pooling seeds treats each (seed, image) pair as one observation. The same image
-under different seeds is not independent, so read the p-value as per-evaluation evidence, not as a
-claim about new seeds.
+Why seeds: few-shot prompt training amplifies tiny floating-point differences exactly as a change of seed
+does, so the training run (seed) is the unit of replication, not the image. A test that pools (seed, image)
+pairs and treats the trained models as fixed (McNemar, an image-only bootstrap) answers "do these two sets
+of trained models differ on these images": on another CPU it called a gap significant (p = 1e-5) whose sign
+the committed runs reverse. The verdict here therefore rests on the per-seed differences.
+
+Matching: runs of two trained methods pair on (profile, backbone, training dataset, seed, shots). An
+untrained (zero-shot) method runs once per (dataset, backbone), so its run matches every seed and every
+shots setting of the other method. Each pair's `predictions.csv.gz` artifacts are joined on (eval dataset,
+subset, image path), so both accuracies of a seed are measured on the same images.
+
+Rows, per (training dataset, shots, eval dataset, subset): the per-seed difference acc_A - acc_B in points;
+`diff` is their mean, the 95% interval a hierarchical bootstrap (seeds resampled, then images within each
+seed), the p-value a paired t-test over seeds, and the verdict names a winner only when both agree at 5%
+(`benchmark.stats.verdict`). Overall rows (`average`), per (shots, subset): b2n averages the datasets;
+xd/dg average the targets (eval datasets other than the training dataset), as the leaderboard does. Their
+diff is the mean over datasets of the per-dataset mean difference, the interval a hierarchical bootstrap
+with datasets as groups, the p-value a paired t-test over all (dataset, seed) differences. McNemar on the
+pooled images stays as a secondary, clearly labelled "same trained models" column.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import tempfile
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from benchmark.errors import UsageError
-from benchmark.stats import EXACT_BELOW, Bootstrap, McNemar, mcnemar, paired_bootstrap
+from benchmark.stats import Bootstrap, McNemar, TTest, hierarchical_bootstrap, mcnemar, paired_t, verdict
 
 log = logging.getLogger(__name__)
 
 PREDICTIONS = "predictions.csv.gz"
 JOIN = ["eval_dataset", "subset", "path"]
+AVERAGE = "average"  # the leaderboard's name for the overall row
+ALPHA = 0.05
+ANY = "*"  # an untrained method's seed and shots in a match key
 
 
 @dataclass(frozen=True)
 class Comparison:
-    """One row of the comparison: a (training dataset, shots, eval dataset, subset) pooled over seeds."""
+    """One row: a (training dataset, shots, eval dataset, subset), or an `average` over datasets.
+
+    Attributes:
+        seeds: the distinct seeds (training runs) behind the row.
+        diffs: the per-unit differences the t-test uses, in points: one per seed, or for an average row
+            one per (dataset, seed).
+        datasets: the eval datasets averaged (one for a dataset row).
+        images: paired predictions pooled over seeds (and datasets), what McNemar counts.
+        acc_a, acc_b: accuracies in percent, averaged like `bootstrap.diff` (over seeds, then datasets).
+        bootstrap: hierarchical bootstrap of the mean difference (the primary interval).
+        test: paired t-test over `diffs` (the primary p-value).
+        verdict: "A better", "B better" or "not distinguishable" (see `benchmark.stats.verdict`).
+        same_models: McNemar on the pooled images; treats the trained models as fixed (secondary).
+    """
 
     train_dataset: str
     shots: str
     eval_dataset: str
     subset: str
     seeds: tuple[int, ...]
-    pairs: int  # paired predictions (seed x image)
+    diffs: tuple[float, ...]
+    datasets: tuple[str, ...]
+    images: int
     acc_a: float
     acc_b: float
     bootstrap: Bootstrap
-    test: McNemar
+    test: TTest
+    verdict: str
+    same_models: McNemar
+
+    @property
+    def n_seeds(self) -> int:
+        """Number of distinct seeds."""
+        return len(self.seeds)
+
+    @property
+    def n_pairs(self) -> int:
+        """Number of per-(dataset, seed) differences behind the row (the b2n average's t-test uses them all)."""
+        return len(self.diffs)
+
+    @property
+    def is_average(self) -> bool:
+        """Whether this is an overall row."""
+        return self.eval_dataset == AVERAGE
 
 
 @dataclass
@@ -57,11 +105,12 @@ class CompareReport:
     runs_a: int
     runs_b: int
     matched: int
+    resamples: int = 2000
     rows: list[Comparison] = field(default_factory=list)
 
 
 def is_zero_shot(method: str) -> bool:
-    """Whether a registered method trains nothing (so its runs match any shots)."""
+    """Whether a registered method trains nothing (so its one run matches any seed and shots)."""
     try:
         from benchmark.registry import METHODS
 
@@ -82,17 +131,22 @@ def select_runs(runs: list, name: str) -> list:
     return by_method
 
 
-def _key(run, *, any_shots: bool) -> tuple:
+def _key(run, *, untrained: bool) -> tuple:
+    """Match key (profile, backbone, dataset, seed, shots); an untrained run has any seed and any shots.
+
+    Zero-shot runs once per (dataset, backbone) with seed 0: its predictions do not depend on a seed.
+    """
     tags = run.tags
-    shots = "*" if any_shots else tags["shots"]
-    return (tags.get("profile"), tags.get("backbone"), tags["dataset"], int(tags["seed"]), shots)
+    if untrained:
+        return (tags.get("profile"), tags.get("backbone"), tags["dataset"], ANY, ANY)
+    return (tags.get("profile"), tags.get("backbone"), tags["dataset"], int(tags["seed"]), tags["shots"])
 
 
-def _latest(runs: list, any_shots: bool, name: str) -> dict[tuple, object]:
+def _latest(runs: list, untrained: bool, name: str) -> dict[tuple, object]:
     """One run per match key (the latest); several run_keys can share a key (e.g. another harness version)."""
     out: dict[tuple, object] = {}
     for run in sorted(runs, key=lambda r: r.end_time):
-        key = _key(run, any_shots=any_shots)
+        key = _key(run, untrained=untrained)
         if key in out:
             log.warning("%s: several finished runs for %s; using the latest (%s)", name, key, run.run_id)
         out[key] = run
@@ -100,16 +154,17 @@ def _latest(runs: list, any_shots: bool, name: str) -> dict[tuple, object]:
 
 
 def match_runs(runs_a: list, runs_b: list, *, zero_a: bool, zero_b: bool) -> list[tuple]:
-    """Pairs (run of A, run of B) with equal profile, backbone, dataset, seed and shots; zero-shot runs match any shots.
+    """Pairs (run of A, run of B) with equal profile, backbone, dataset, seed and shots.
 
-    A trained method's runs with different shots stay separate pairs (with the same zero-shot run).
+    An untrained (zero-shot) method's run matches every seed and shots of the other method, so each
+    seed and shots setting of a trained method becomes its own pair with the same zero-shot run.
     """
     if zero_a and not zero_b:
         return [(a, b) for b, a in match_runs(runs_b, runs_a, zero_a=False, zero_b=True)]
     index_a, index_b = _latest(runs_a, zero_a, "A"), _latest(runs_b, zero_b, "B")
     pairs = []
     for key_a in sorted(index_a, key=str):
-        key_b = (*key_a[:-1], "*") if zero_b else key_a
+        key_b = (*key_a[:3], ANY, ANY) if zero_b else key_a
         if key_b in index_b:
             pairs.append((index_a[key_a], index_b[key_b]))
     return pairs
@@ -129,10 +184,11 @@ def load_predictions(client, run_id: str, folder: Path) -> pd.DataFrame | None:
 def paired_outcomes(pairs: list[tuple], client, *, zero_a: bool = False) -> pd.DataFrame:
     """Per (pair, image): training dataset, shots, seed, eval dataset, subset, path and both outcomes.
 
-    `shots` is the trained side's (B's when A is zero-shot).
+    `shots` and `seed` are the trained side's (B's when A is zero-shot): the zero-shot run has seed 0
+    and pairs with every seed of the other method.
     """
     frames, missing = [], 0
-    loaded: dict[str, pd.DataFrame | None] = {}  # a zero-shot run pairs with every shots setting of B
+    loaded: dict[str, pd.DataFrame | None] = {}  # a zero-shot run pairs with every seed and shots of B
 
     def predictions(run_id: str, folder: Path) -> pd.DataFrame | None:
         if run_id not in loaded:
@@ -162,7 +218,7 @@ def paired_outcomes(pairs: list[tuple], client, *, zero_a: bool = False) -> pd.D
                     {
                         "train_dataset": run_a.tags["dataset"],
                         "shots": trained.tags["shots"],
-                        "seed": int(run_a.tags["seed"]),
+                        "seed": int(trained.tags["seed"]),
                         "eval_dataset": joined.eval_dataset,
                         "subset": joined.subset,
                         "path": joined.path,
@@ -176,34 +232,160 @@ def paired_outcomes(pairs: list[tuple], client, *, zero_a: bool = False) -> pd.D
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def compare_outcomes(paired: pd.DataFrame, *, resamples: int = 2000, seed: int = 0) -> list[Comparison]:
-    """Pooled-over-seeds statistics per (training dataset, shots, eval dataset, subset)."""
-    rows = []
+@dataclass(frozen=True)
+class _Cell:
+    """The per-seed outcomes of one (training dataset, shots, eval dataset, subset)."""
+
+    train_dataset: str
+    shots: str
+    eval_dataset: str
+    subset: str
+    seeds: tuple[int, ...]
+    outcomes: tuple[tuple[np.ndarray, np.ndarray], ...]  # per seed: (correct A, correct B) on the same images
+
+    def accuracies(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-seed accuracies of A and B, in percent."""
+        acc_a = np.array([100.0 * a.mean() for a, _ in self.outcomes])
+        acc_b = np.array([100.0 * b.mean() for _, b in self.outcomes])
+        return acc_a, acc_b
+
+
+def _cells(paired: pd.DataFrame) -> list[_Cell]:
     keys = ["train_dataset", "shots", "eval_dataset", "subset"]
+    cells = []
     for (train, shots, dataset, subset), group in paired.groupby(keys, sort=False):
-        a, b = group.correct_a.to_numpy(), group.correct_b.to_numpy()
-        seeds = group.seed.to_numpy()
-        boot = paired_bootstrap(a, b, seeds, resamples=resamples, seed=seed)
-        test = mcnemar(int(((a == 1) & (b == 0)).sum()), int(((a == 0) & (b == 1)).sum()))
-        rows.append(
-            Comparison(
-                train_dataset=train,
-                shots=str(shots),
-                eval_dataset=dataset,
-                subset=subset,
-                seeds=tuple(sorted(set(seeds.tolist()))),
-                pairs=len(group),
-                acc_a=100.0 * a.mean(),
-                acc_b=100.0 * b.mean(),
-                bootstrap=boot,
-                test=test,
-            )
-        )
+        seeds, outcomes = [], []
+        for seed, by_seed in group.groupby("seed", sort=True):
+            seeds.append(int(seed))
+            outcomes.append((by_seed.correct_a.to_numpy(np.int64), by_seed.correct_b.to_numpy(np.int64)))
+        cells.append(_Cell(str(train), str(shots), str(dataset), str(subset), tuple(seeds), tuple(outcomes)))
+    return cells
+
+
+def _same_models(cells: list[_Cell]) -> tuple[McNemar, int]:
+    """McNemar over all pooled images of `cells` (the trained models taken as fixed) and the image count."""
+    b = c = images = 0
+    for cell in cells:
+        for a, bb in cell.outcomes:
+            b += int(((a == 1) & (bb == 0)).sum())
+            c += int(((a == 0) & (bb == 1)).sum())
+            images += a.size
+    return mcnemar(b, c), images
+
+
+def _row(
+    train: str, cells: list[_Cell], eval_dataset: str, *, resamples: int, seed: int, shared_model: bool = False
+) -> Comparison:
+    """The seed-level statistics of one dataset (one cell) or of an average over datasets (several cells).
+
+    `shared_model`: the averaged datasets are targets of the same trained model per seed (xd/dg): the t-test
+    runs over the per-seed target averages, and with one seed there is no training replication at all.
+    Otherwise (b2n, each dataset trains its own models) it runs over all (dataset, seed) differences.
+    """
+    units = {cell.eval_dataset: list(cell.outcomes) for cell in cells}
+    boot = hierarchical_bootstrap(units, resamples=resamples, seed=seed)
+    diffs, acc_a, acc_b, seeds = [], [], [], set()
+    for cell in cells:
+        a, b = cell.accuracies()
+        diffs += (a - b).tolist()
+        acc_a.append(a.mean())
+        acc_b.append(b.mean())
+        seeds.update(cell.seeds)
+    if shared_model:
+        # Targets evaluated by one seed share its trained model: the seed, not the (target, seed) pair, is the
+        # replicate, so the test runs over the per-seed averages over the targets.
+        per_seed: dict[int, list[float]] = {}
+        for cell in cells:
+            a, b = cell.accuracies()
+            for s_, d in zip(cell.seeds, a - b):
+                per_seed.setdefault(s_, []).append(float(d))
+        test = paired_t([float(np.mean(v)) for _, v in sorted(per_seed.items()) if len(v) == len(cells)])
+    else:
+        test = paired_t(diffs)
+    words = verdict(test, boot, alpha=ALPHA)
+    if shared_model and len(seeds) < 2:
+        words = "not distinguishable (one seed)"
+    same, images = _same_models(cells)
+    return Comparison(
+        train_dataset=train,
+        shots=cells[0].shots,
+        eval_dataset=eval_dataset,
+        subset=cells[0].subset,
+        seeds=tuple(sorted(seeds)),
+        diffs=tuple(float(d) for d in diffs),
+        datasets=tuple(cell.eval_dataset for cell in cells),
+        images=images,
+        acc_a=float(np.mean(acc_a)),
+        acc_b=float(np.mean(acc_b)),
+        bootstrap=boot,
+        test=test,
+        verdict=words,
+        same_models=same,
+    )
+
+
+def compare_outcomes(
+    paired: pd.DataFrame, *, protocol: str = "b2n", resamples: int = 2000, seed: int = 0
+) -> list[Comparison]:
+    """Seed-level statistics per (training dataset, shots, eval dataset, subset), plus `average` rows.
+
+    Rows come in blocks: b2n per shots (every dataset trains its own models; the average is over the
+    datasets, training dataset `average`); xd/dg per (training dataset, shots), the average over the
+    targets (eval datasets other than the training dataset). Each block lists its dataset rows, then one
+    average row per subset when there is something to average (b2n: two datasets or more; xd/dg: a target).
+    """
+    transfer = protocol != "b2n"
+    blocks: dict[tuple, list[_Cell]] = {}
+    for cell in _cells(paired):
+        block = (cell.train_dataset, cell.shots) if transfer else (cell.shots,)
+        blocks.setdefault(block, []).append(cell)
+    rows = []
+    for block, cells in blocks.items():
+        rows += [_row(c.train_dataset, [c], c.eval_dataset, resamples=resamples, seed=seed) for c in cells]
+        train = block[0] if transfer else AVERAGE
+        for subset in dict.fromkeys(c.subset for c in cells):
+            if transfer:
+                members = [c for c in cells if c.subset == subset and c.eval_dataset != c.train_dataset]
+            else:
+                members = [c for c in cells if c.subset == subset and c.eval_dataset == c.train_dataset]
+            if len(members) >= (1 if transfer else 2):
+                rows.append(_row(train, members, AVERAGE, resamples=resamples, seed=seed, shared_model=transfer))
     return rows
 
 
+def selection_of(run) -> str:
+    """How a run's reported checkpoint was chosen: last, best_val, best_test, or none (nothing trained)."""
+    if is_zero_shot(run.tags.get("method", "")):
+        return "none"
+    tag = run.tags.get("selection", "last")
+    return "best_test" if tag.startswith("best_test") else tag
+
+
+def check_selections(runs_a: list, runs_b: list, names: tuple[str, str], *, allow_mixed: bool) -> None:
+    """UsageError when two trained methods report checkpoints chosen in different ways (unless allowed).
+
+    A checkpoint chosen on the test split is optimistic; setting it against the last epoch or a choice on
+    validation shots would credit the leak to the method.
+    """
+    found = [{selection_of(r) for r in runs} - {"none"} for runs in (runs_a, runs_b)]
+    if allow_mixed or not found[0] or not found[1] or found[0] == found[1]:
+        return
+    a, b = (", ".join(sorted(f)) for f in found)
+    raise UsageError(
+        f"{names[0]} reports checkpoints chosen by {a}, {names[1]} by {b}; "
+        "pass --allow-mixed-selection to compare them anyway"
+    )
+
+
 def compare_methods(
-    tracker, method_a: str, method_b: str, protocol: str, *, profile: str | None = None, resamples: int = 2000
+    tracker,
+    method_a: str,
+    method_b: str,
+    protocol: str,
+    *,
+    profile: str | None = None,
+    resamples: int = 2000,
+    allow_mixed_selection: bool = False,
 ) -> CompareReport:
     """Find, match and compare the finished runs of two methods; UsageError when there is nothing to compare."""
     if method_a == method_b:
@@ -214,6 +396,7 @@ def compare_methods(
     for name, found in ((method_a, runs_a), (method_b, runs_b)):
         if not found:
             raise UsageError(f"no finished {where} runs of {name!r} in {tracker.uri}")
+    check_selections(runs_a, runs_b, (method_a, method_b), allow_mixed=allow_mixed_selection)
     zero_a = is_zero_shot(runs_a[0].tags["method"])
     zero_b = is_zero_shot(runs_b[0].tags["method"])
     pairs = match_runs(runs_a, runs_b, zero_a=zero_a, zero_b=zero_b)
@@ -222,48 +405,113 @@ def compare_methods(
     paired = paired_outcomes(pairs, tracker.client, zero_a=zero_a)
     if paired.empty:
         raise UsageError(f"none of the {len(pairs)} matched run pair(s) has {PREDICTIONS} on both sides")
-    report = CompareReport(method_a, method_b, protocol, profile, len(runs_a), len(runs_b), len(pairs))
-    report.rows = compare_outcomes(paired, resamples=resamples)
+    report = CompareReport(method_a, method_b, protocol, profile, len(runs_a), len(runs_b), len(pairs), resamples)
+    report.rows = compare_outcomes(paired, protocol=protocol, resamples=resamples)
     return report
 
 
+def _finite(value: float) -> float | None:
+    """JSON has no NaN or infinity: None instead."""
+    return float(value) if value is not None and math.isfinite(value) else None
+
+
+def report_records(report: CompareReport) -> list[dict[str, Any]]:
+    """One JSON-ready dict per row (`compare --json`); NaN and infinities become None."""
+    records = []
+    for r in report.rows:
+        records.append(
+            {
+                "method_a": report.method_a,
+                "method_b": report.method_b,
+                "protocol": report.protocol,
+                "profile": report.profile,
+                "train_dataset": r.train_dataset,
+                "shots": r.shots,
+                "dataset": r.eval_dataset,
+                "subset": r.subset,
+                "datasets": list(r.datasets),
+                "seeds": list(r.seeds),
+                "n_seeds": r.n_seeds,
+                "n_pairs": r.n_pairs,
+                "acc_a": _finite(r.acc_a),
+                "acc_b": _finite(r.acc_b),
+                "diff": _finite(r.bootstrap.diff),
+                "ci_low": _finite(r.bootstrap.low),
+                "ci_high": _finite(r.bootstrap.high),
+                "t": _finite(r.test.statistic),
+                "p": _finite(r.test.p_value),
+                "verdict": r.verdict,
+                "resamples": r.bootstrap.resamples,
+                "images": r.images,
+                "mcnemar_p_same_models": _finite(r.same_models.p_value),
+                "mcnemar_b": r.same_models.b,
+                "mcnemar_c": r.same_models.c,
+            }
+        )
+    return records
+
+
 def _p(value: float) -> str:
+    if not math.isfinite(value):
+        return "-"
+    if value == 0.0:
+        return "0"
     if value < 1e-300:
         return "<1e-300"
     return f"{value:.2e}" if value < 1e-3 else f"{value:.4f}"
 
 
+def _interval(boot: Bootstrap) -> str:
+    if not (math.isfinite(boot.low) and math.isfinite(boot.high)):
+        return "-"
+    return f"[{boot.low:+.2f}, {boot.high:+.2f}]"
+
+
+def legend(resamples: int) -> str:
+    """What the columns of the table mean, wrapped at 120 characters."""
+    text = (
+        "A-B: mean over seeds of acc_A(seed) - acc_B(seed) in points, same images; the seed (training run) is the "
+        "unit of replication. 95% CI (seeds): hierarchical bootstrap, resampling seeds, then images within each "
+        f"seed ({resamples} resamples, generator seed 0). p (seeds): paired t-test over the per-seed differences. "
+        "Average rows: the mean over datasets of the per-dataset A-B, seeds resampled within each dataset, the "
+        "t-test over all (dataset, seed) pairs (their number in brackets) for b2n, where every dataset trains its own "
+        "models, and over the per-seed target averages for xd/dg, whose targets share one model per seed. "
+        "Verdict: a winner only when p < "
+        f"{ALPHA:g} and the CI excludes 0 on the same side, else not distinguishable. McNemar p (same models): "
+        "pooled images; it treats the trained models as fixed and so ignores training variance: a rerun on "
+        "another machine or seed can reverse it."
+    )
+    return textwrap.fill(text, width=120)
+
+
 def format_report(report: CompareReport) -> str:
-    """The table `benchmark compare` prints."""
+    """The table `benchmark compare` prints, with its legend.
+
+    The training dataset column is left out when every row is trained on the dataset it evaluates (b2n),
+    to keep the table near 120 characters.
+    """
     a, b = report.method_a, report.method_b
     head = f"{a} (A) vs {b} (B), protocol {report.protocol}" + (f", profile {report.profile}" if report.profile else "")
     lines = [head, f"runs: A {report.runs_a}, B {report.runs_b}; matched pairs: {report.matched}", ""]
+    show_train = any(r.train_dataset != r.eval_dataset for r in report.rows)
     table = pd.DataFrame(
         [
             {
-                "trained on": r.train_dataset,
+                **({"trained on": r.train_dataset} if show_train else {}),
+                "dataset": r.eval_dataset,
                 "shots": r.shots,
-                "eval on": r.eval_dataset,
                 "subset": r.subset,
-                "seeds": ",".join(map(str, r.seeds)),
-                "pairs": r.pairs,
+                "seeds": str(r.n_seeds) if not r.is_average else f"{r.n_seeds} ({r.n_pairs})",
                 "acc A": f"{r.acc_a:.2f}",
                 "acc B": f"{r.acc_b:.2f}",
                 "A-B": f"{r.bootstrap.diff:+.2f}",
-                "95% CI": f"[{r.bootstrap.low:+.2f}, {r.bootstrap.high:+.2f}]",
-                "p": _p(r.test.p_value),
-                "test": f"McNemar {r.test.method} (b={r.test.b}, c={r.test.c})",
+                "95% CI (seeds)": _interval(r.bootstrap),
+                "p (seeds)": _p(r.test.p_value),
+                "verdict": r.verdict,
+                "McNemar p (same models)": _p(r.same_models.p_value),
             }
             for r in report.rows
         ]
     )
-    lines.append(table.to_string(index=False))
-    resamples = report.rows[0].bootstrap.resamples if report.rows else 0
-    lines += [
-        "",
-        "A-B: accuracy difference in points over the matched (seed, image) pairs. 95% CI: paired bootstrap "
-        f"({resamples} resamples of the images within each seed, generator seed 0). p: two-sided McNemar test "
-        "on the discordant pairs (b: A right and B wrong, c: A wrong and B right): exact binomial when "
-        f"b+c < {EXACT_BELOW}, else chi-square with continuity correction.",
-    ]
+    lines += [table.to_string(index=False), "", legend(report.resamples)]
     return "\n".join(lines)

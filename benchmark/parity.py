@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -219,16 +219,35 @@ def _prompt_checks(method, fixture: dict[str, Any]) -> list[Check]:
     return checks
 
 
-def run_fixture(path: Path) -> Iterator[tuple[str, list[Check]]]:
-    """Yield (case name, checks) for the faithful run and each variant of one fixture."""
+FAITHFUL = "faithful"  # the case without a variant: the reference exactly as configured
+
+
+def fixture_cases(fixture: dict[str, Any]) -> list[str]:
+    """The cases a fixture defines, in run order: `FAITHFUL`, then each variant by name."""
+    return [FAITHFUL, *(fixture.get("variants") or {})]
+
+
+def run_fixture(path: Path, cases: Collection[str] | None = None) -> Iterator[tuple[str, list[Check]]]:
+    """Yield (case name, checks) for the faithful run and each variant of one fixture.
+
+    Args:
+        path: the fixture file.
+        cases: run only these (names from `fixture_cases`), so a test can report each case on its own.
+    """
     from benchmark.registry import METHODS
 
     fixture = load_fixture(path)
     method_cls = METHODS.get(fixture["method"])
+    known = fixture_cases(fixture)
+    unknown = sorted(set(cases or ()) - set(known))
+    if unknown:
+        raise UsageError(f"parity fixture {path}: no case {unknown[0]!r} (has: {', '.join(known)})")
     clip = build_clip(fixture["clip_weights"]["manifest"])
-    cases: list[tuple[str | None, dict[str, Any]]] = [(None, fixture["expected"])]
-    cases += list((fixture.get("variants") or {}).items())
-    for variant, expected in cases:
+    every: list[tuple[str | None, dict[str, Any]]] = [(None, fixture["expected"])]
+    every += list((fixture.get("variants") or {}).items())
+    for variant, expected in every:
+        if cases is not None and (variant or FAITHFUL) not in cases:
+            continue
         cfg = method_cls.from_reference(fixture["trainer_config"], variant=variant)
         torch.manual_seed(0)
         method = method_cls(clip, cfg, fixture["classnames"])
@@ -236,5 +255,5 @@ def run_fixture(path: Path) -> Iterator[tuple[str, list[Check]]]:
         bounds.update(BOUNDS.get((fixture["method"], variant), {}))
         checks = _prompt_checks(method, fixture) + _set_parameters(method, fixture, expected)
         checks += _compare(method, fixture, expected, bounds)
-        name = f"{Path(path).name}" + (f" [{variant}]" if variant else " [faithful]")
+        name = f"{Path(path).name} [{variant or FAITHFUL}]"
         yield name, checks

@@ -30,7 +30,7 @@ class SweepRequest:
     methods: Sequence[str] = ("all",)
     protocol: str = "b2n"
     datasets: Sequence[str] | None = None
-    seeds: Sequence[int] = (1, 2, 3)
+    seeds: Sequence[int] | None = None  # None: the profile's default seeds
     shots: int = 16
     profile: str = "world"
     backbone: str | None = None
@@ -126,7 +126,8 @@ def build_plan(request: SweepRequest) -> Plan:
         profile.data_root(request.data_root)  # a missing data root is reported before anything else
     protocol = PROTOCOLS.get(request.protocol)
     methods = method_names(request.methods)
-    seeds = list(dict.fromkeys(request.seeds))  # a repeated seed or dataset is one run, not two
+    # a repeated seed or dataset is one run, not two
+    seeds = list(dict.fromkeys(profile.seeds if request.seeds is None else request.seeds))
     dataset_names = list(dict.fromkeys(request.datasets)) if request.datasets else None
     for seed in seeds:
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
@@ -177,9 +178,12 @@ def build_plan(request: SweepRequest) -> Plan:
         preset, method_cfg, train_cfg, applied = resolved[name]
         cls = METHODS.get(name)
         captions = f"{profile.captioner}/{profile.caption_encoder}" if cls.requirements.captions else ""
+        trained = cls.requirements.trainable
+        # A method that trains nothing draws nothing: one run per dataset and backbone, not one per seed.
+        method_seeds = seeds if trained else [DETERMINISTIC_SEED]
         for cell in cells:
             used = (cell.dataset, *cell.targets)
-            for seed in seeds:
+            for seed in method_seeds:
                 spec = RunSpec(
                     method=name,
                     preset=preset,
@@ -190,13 +194,14 @@ def build_plan(request: SweepRequest) -> Plan:
                     dataset=cell.dataset,
                     targets=cell.targets,
                     seed=seed,
-                    shots=request.shots,
+                    shots=request.shots if trained else 0,
                     profile=profile.name,
                     backbone=backbone.label,
                     backbone_identity=identity,
                     split_digests=tuple((d, datasets[d].split.sha256) for d in used),
                     captions=captions,
                     harness_version=__version__,
+                    numerics=RunSpec.numerics_label(name, cls.numerics_version),
                 )
                 specs.append(spec)
                 labels[spec.run_key] = method_label(
@@ -206,6 +211,7 @@ def build_plan(request: SweepRequest) -> Plan:
 
 
 DEFAULT_SHOTS = 16
+DETERMINISTIC_SEED = 0  # the seed (and shots 0) of the single run of a method that trains nothing
 
 
 def method_label(spec: RunSpec, profile: Profile, datasets: dict[str, Dataset], *, default: str) -> str:
@@ -213,11 +219,14 @@ def method_label(spec: RunSpec, profile: Profile, datasets: dict[str, Dataset], 
 
     Leaderboards group runs by this label, so two configurations never share one: a non-default
     preset or overrides, another backbone, another shot count, or a split file that is not the
-    public one each show up in brackets, e.g. `coop[paper_ctxv1, 8-shot]`.
+    public one each show up in brackets, e.g. `coop[paper_ctxv1, 8-shot]`; so does a checkpoint chosen
+    on the test split (`bimors[best_test]`), on every profile.
     """
     marks = []
     if spec.preset != default or spec.overrides:
         marks.append(spec.variant)
+    if spec.train_config.get("selection") == "best_test" and METHODS.get(spec.method).requirements.trainable:
+        marks.append("best_test")  # numbers from a checkpoint chosen on the test split: never unmarked
     if spec.backbone != profile.backbone:
         marks.append(spec.backbone)
     if spec.shots != DEFAULT_SHOTS and METHODS.get(spec.method).requirements.trainable:
@@ -235,6 +244,9 @@ def describe(plan: Plan, spec: RunSpec) -> dict[str, Any]:
         "method": spec.method,
         "label": plan.labels[spec.run_key],
         "preset": spec.preset,
+        "selection": spec.train_config.get("selection", "last")
+        if METHODS.get(spec.method).requirements.trainable
+        else "none",
         "protocol": spec.protocol,
         "dataset": spec.dataset,
         "seed": spec.seed,

@@ -39,6 +39,7 @@ class Profile:
     captioner: str
     caption_encoder: str
     generated: bool = False  # the data is generated on first use (world), not read from a user's root
+    seeds: tuple[int, ...] = (1, 2, 3)  # default seeds of a sweep: the field's 1,2,3; more where runs are cheap
 
     def leaderboard_order(self, protocol: str) -> tuple[str, ...]:
         """Dataset order of a protocol's leaderboard rows (b2n datasets, or the targets)."""
@@ -96,6 +97,7 @@ def _world() -> Profile:
         captioner="dataset",
         caption_encoder="all-minilm-l6-v2",
         generated=True,
+        seeds=(1, 2, 3, 4, 5),
     )
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from benchmark.data.fewshot import ClassSubset, FewShot, dassl_few_shot
+from benchmark.errors import RunFailure
 from benchmark.specs import Result, RunSpec
 
 if TYPE_CHECKING:
@@ -105,7 +106,16 @@ def train_few_shot(spec: RunSpec, ctx: CellContext, method, dataset: Dataset, su
     out.few_shot = dassl_few_shot(dataset.split, spec.shots, spec.seed)
     if out.few_shot.short_classes:
         out.tags["short_classes"] = ",".join(out.few_shot.short_classes)
-    return fit_on(spec, ctx, method, dataset, subset.select(out.few_shot.train), selection_subset=subset, out=out)
+    return fit_on(
+        spec,
+        ctx,
+        method,
+        dataset,
+        subset.select(out.few_shot.train),
+        selection_subset=subset,
+        out=out,
+        val_items=subset.select(out.few_shot.val),
+    )
 
 
 def fit_on(
@@ -117,18 +127,27 @@ def fit_on(
     *,
     selection_subset: ClassSubset,
     out: CellOutput,
+    val_items: Sequence | None = None,
 ):
     """Train `method` on `train_items` and return the state to evaluate transfers with.
 
-    With `selection == "best_test"` (BiMoRS's reference trainer) the model is evaluated on the test
-    split of the training label space after every epoch and the best epoch's parameters are kept for
-    the transfer evaluations, while the training-space accuracy is reported from the last epoch, as
-    the reference's final `test()` does. This is model selection on the test set (leakage), kept for
-    faithfulness and tagged on the run.
+    The checkpoint that is reported is chosen by `selection` (tagged on the run):
+    * `last`: the last epoch, as most reference scripts report.
+    * `best_val`: the epoch with the best accuracy on `val_items`, the run's own few-shot validation
+      draw in the training label space (Dassl's min(shots, 4) per class). Its parameters are loaded
+      into `method` before any reported evaluation: nothing is chosen by looking at test numbers.
+    * `best_test` (BiMoRS's reference trainer): the model is evaluated on the test split of the
+      training label space after every epoch and the best epoch's parameters are kept for the transfer
+      evaluations, while the training-space accuracy is reported from the last epoch, as the
+      reference's final `test()` does. This is model selection on the test set (leakage), kept for
+      faithfulness; its rows are labelled `best_test` in every leaderboard.
+
+    Whatever the selection, the reported model's accuracy on `val_items` is recorded as the result row
+    (training dataset, "val"): the number a hyper-parameter search (`benchmark tune`) may look at.
 
     Returns:
         The parameters to load before evaluating unseen classes or datasets, or None to keep the
-        last epoch's.
+        state `method` holds.
     """
     from benchmark.evaluate import evaluate
     from benchmark.train import fit
@@ -137,9 +156,15 @@ def fit_on(
     bank = ctx.bank(dataset, train_items, method)
     best: dict[str, Any] = {"acc": -1.0, "state": None, "epoch": -1}
     select_bank = None
+    val_bank = ctx.bank(dataset, val_items, method) if val_items else None
+    out.tags["selection"] = cfg.selection
     if cfg.selection == "best_test":
         select_bank = ctx.bank(dataset, selection_subset.select(dataset.split.test), method)
-        out.tags["selection"] = "best_test (model selection on the test split, as the reference)"
+        out.tags["selection_note"] = "model selection on the test split, as the reference"
+    elif cfg.selection == "best_val":
+        if val_bank is None:
+            raise RunFailure("selection best_val needs validation shots, and the few-shot draw has none")
+        select_bank = val_bank
 
     def on_epoch(entry) -> None:
         if select_bank is not None:
@@ -152,8 +177,15 @@ def fit_on(
 
     out.history = fit(method, bank, cfg, seed=spec.seed, on_epoch=on_epoch, progress=ctx.progress)
     out.learned_state = method.learned_state()
+    transfer_state = None
     if best["state"] is not None:
         out.tags["selected_epoch"] = str(best["epoch"] + 1)
         out.selected_state = best["state"]
-        return best["state"]
-    return None
+        if cfg.selection == "best_val":
+            method.load_learned_state(best["state"])  # every reported number comes from the selected epoch
+        else:
+            transfer_state = best["state"]
+    if val_bank is not None:
+        val = evaluate(method, val_bank, selection_subset.classnames, batch_size=cfg.eval_batch_size)
+        out.results.append(Result(dataset.name, "val", "acc", val.accuracy))
+    return transfer_state

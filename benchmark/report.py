@@ -2,7 +2,8 @@
 
 They are regenerated together with the CSVs (`benchmark.leaderboard.rebuild`) and attached to the
 sweep's parent MLflow run (`log_sweep_reports`). The Markdown marks the best value per column among
-the methods of each dataset. For paper-profile runs it puts the published number and our difference
+the methods of each dataset in bold only when a paired t-test over seeds separates it from the
+runner-up, and marks a tie otherwise. For paper-profile runs it puts the published number and our difference
 beside every cell (`benchmark.published`). The PNG draws grouped bars with 95% seed intervals.
 Figures are built with `matplotlib.figure.Figure`, which renders with Agg and never touches pyplot's
 global state, so this works headless and inside worker processes.
@@ -18,6 +19,7 @@ import pandas as pd
 
 from benchmark.paths import replace_atomically
 from benchmark.published import AVERAGE, Published, load_published
+from benchmark.stats import paired_t
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +31,8 @@ B2N_METRICS = (
     ("HM", "hm", None, "hm"),
 )
 TRANSFER_METRICS = (("accuracy", "acc_mean", "acc_std", "acc"),)
+SEED_SUBSET = {"acc": "all"}  # published metric -> subset of its per-seed values (base/new/hm are their own)
+ALPHA = 0.05
 
 
 def new_figure(width: float, height: float):
@@ -62,8 +66,55 @@ def _covered(wide: pd.DataFrame, protocol: str, method: str, source: str) -> tup
     return tuple(t for t in rows.target if t not in (AVERAGE, source))
 
 
+def _best_marks(
+    rows: pd.DataFrame, metrics, seeds: pd.DataFrame | None, source: str, dataset: str
+) -> dict[tuple[str, str], str]:
+    """Per (method, mean column): "bold" for a best mean that beats the runner-up over seeds, "tie" otherwise.
+
+    The comparison is the paired t-test over the seeds both methods share (`benchmark.stats.paired_t`);
+    against a deterministic row (one run, zero-shot) the other method's per-seed values are tested
+    against its value. Without per-seed values nothing is marked.
+    """
+    if len(rows) < 2 or seeds is None or seeds.empty:
+        return {}
+    marks: dict[tuple[str, str], str] = {}
+    here = seeds[(seeds.source == source) & (seeds.dataset == dataset)]
+    for _, mean_col, _, metric in metrics:
+        ranked = rows.sort_values(mean_col, ascending=False, kind="stable")
+        best, runner_up = ranked.iloc[0], ranked.iloc[1]
+        if best[mean_col] == runner_up[mean_col]:
+            marks[(best.method, mean_col)] = marks[(runner_up.method, mean_col)] = "tie"
+            continue
+        subset = SEED_SUBSET.get(metric, metric)
+        a = here[(here.method == best.method) & (here.subset == subset)].set_index("seed")["value"]
+        b = here[(here.method == runner_up.method) & (here.subset == subset)].set_index("seed")["value"]
+        if a.empty or b.empty:
+            continue
+        if len(a) == 1 or len(b) == 1:
+            diffs = (a - float(b.iloc[0])) if len(b) == 1 else (float(a.iloc[0]) - b)
+        else:
+            common = a.index.intersection(b.index)
+            diffs = a.loc[common] - b.loc[common]
+        test = paired_t(diffs.to_numpy())
+        if test.n >= 2 and test.p_value < ALPHA and test.mean > 0:
+            marks[(best.method, mean_col)] = "bold"
+        else:
+            marks[(best.method, mean_col)] = marks[(runner_up.method, mean_col)] = "tie"
+    return marks
+
+
+def _spread(value: float) -> str:
+    return "" if pd.isna(value) else f" ± {value:.2f}"
+
+
 def markdown_leaderboard(
-    protocol: str, wide: pd.DataFrame, *, published: Published | None = None, profile: str | None = None
+    protocol: str,
+    wide: pd.DataFrame,
+    *,
+    published: Published | None = None,
+    profile: str | None = None,
+    seeds: pd.DataFrame | None = None,
+    collapsed: pd.DataFrame | None = None,
 ) -> str:
     """The Markdown leaderboard of one protocol.
 
@@ -72,6 +123,8 @@ def markdown_leaderboard(
         wide: the leaderboard CSV table (`benchmark.leaderboard.wide_table`).
         published: published values to show beside ours (paper profile), or None.
         profile: the runs' profile, for the note under the table.
+        seeds: per-seed values (`benchmark.leaderboard.seed_values`), for the seed-level best marks.
+        collapsed: collapsed runs (`benchmark.leaderboard.collapsed_runs`), counted in a footnote.
     """
     b2n = protocol == "b2n"
     metrics = B2N_METRICS if b2n else TRANSFER_METRICS
@@ -92,17 +145,20 @@ def markdown_leaderboard(
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     notes: dict[str, int] = {}
     for (source, dataset), rows in _groups(protocol, wide):
-        best = {m[1]: rows[m[1]].max() for m in metrics} if len(rows) > 1 else {}
+        marks = _best_marks(rows, metrics, seeds, source, dataset)
         for row in rows.itertuples(index=False):
             cells = [dataset] if b2n else [source, dataset]
             cells += [row.method, str(row.n_seeds)]
             for _, mean_col, std_col, metric in metrics:
                 mean = getattr(row, mean_col)
                 text = f"{mean:.2f}"
-                if mean_col in best and mean == best[mean_col]:
+                mark = marks.get((row.method, mean_col))
+                if mark == "bold":
                     text = f"**{text}**"
+                elif mark == "tie":
+                    text = f"{text} ≈"
                 if std_col is not None:
-                    text += f" ± {getattr(row, std_col):.2f}"
+                    text += _spread(getattr(row, std_col))
                 cells.append(text)
                 if published is not None:
                     where = (row.method, source, dataset, metric)
@@ -111,19 +167,33 @@ def markdown_leaderboard(
     lines.append("")
     spread = "base/new" if b2n else "accuracy"
     lines.append(
-        f"Bold: best per column among the methods on the same {'dataset' if b2n else 'target'}. "
-        f"± is the population std over seeds (numpy ddof=0, as CoOp's `parse_test_res.py`); the 95% half-widths "
-        f"1.96·std/√n are the `*_ci95` columns of the CSV ({spread}). "
+        f"**Bold**: the best mean of a column among the methods on the same {'dataset' if b2n else 'target'}, "
+        "and better than the runner-up by a paired t-test over seeds at 5%. ≈: the best and the runner-up are "
+        "not distinguishable over seeds (a tie). "
+        f"± is the sample std over seeds (ddof 1); the Student-t 95% half-widths t(0.975, n-1)·s/√n are the "
+        f"`*_ci95` columns of the CSV ({spread}). A method that trains nothing (zero-shot) runs once: 1 seed, no "
+        "spread. "
         + ("HM is of the seed-averaged base and new. " if b2n else "")
         + f"The `{AVERAGE}` row averages per seed over the {'datasets' if b2n else 'targets (not the source)'}, "
-        "then over seeds."
+        "then over seeds. Use `python -m benchmark compare A B` for a seed-level comparison of any two methods."
     )
     lines.append("")
+    test_selected = sorted(m for m in set(wide.method) if "best_test" in m)
+    if test_selected:
+        lines += [
+            f"best_test: the numbers of {', '.join(f'`{m}`' for m in test_selected)} come from a checkpoint "
+            "chosen on the test split (as the reference code does). They are optimistic, and not comparable with "
+            "rows that report the last epoch or an epoch chosen on validation shots.",
+            "",
+        ]
+    lines += _collapse_note(protocol, collapsed)
     if published is not None:
         lines.append(
             f"paper (diff): the published value and ours minus it, from `results/published/{protocol}.csv` "
-            "(matched by method name, zeroshot = CLIP; citations there). A dash: no published value, or our average "
-            "covers other datasets than the published one."
+            "(matched by method name, zeroshot = CLIP; citations there), only for rows run in the published "
+            "setting (the profile's backbone, 16 shots, the default preset without overrides, the public split). "
+            "A dash: no published value, a setting that differs (footnoted), or our average covers other "
+            "datasets than the published one."
         )
         if notes:
             lines += ["", *(f"- [{n}] {note}" for note, n in notes.items())]
@@ -138,12 +208,42 @@ def markdown_leaderboard(
     return "\n".join(lines)
 
 
+def _collapse_note(protocol: str, collapsed: pd.DataFrame | None) -> list[str]:
+    """Footnote lines counting collapsed runs per method (empty when there are none)."""
+    if collapsed is None or collapsed.empty:
+        return []
+    what = "base" if protocol == "b2n" else "source"
+    lines = [
+        f"Collapsed runs: a trained run whose {what} accuracy ended below zero-shot CLIP's on the same dataset "
+        "(tagged `collapsed=yes` in MLflow). They are kept in the means above, not averaged away silently:"
+    ]
+    for method, group in collapsed.groupby("method", sort=True):
+        cells = "; ".join(
+            f"{r.dataset} seed {r.seed}: {r.value:.1f} < {r.zero_shot:.1f}" for r in group.itertuples(index=False)
+        )
+        lines.append(f"- {method}: {len(group)} run(s) ({cells})")
+    return [*lines, ""]
+
+
+def setting_differs(label: str) -> str:
+    """What of a leaderboard label departs from the published setting ("" when nothing does).
+
+    Labels carry in brackets everything that departs from the profile's defaults (preset or overrides,
+    backbone, shots, a split that is not the public one); on the paper profile those defaults are the
+    published setting, so a bracket means the published number is not comparable.
+    """
+    return label.split("[", 1)[1].rstrip("]") if "[" in label else ""
+
+
 def comparable(published: Published, wide: pd.DataFrame, protocol: str, where: tuple[str, str, str, str]):
     """The published Value for (method, source, dataset, metric), or None when there is none to compare with.
 
-    An `average` row is compared only when ours averages the same datasets as the published average.
+    Only a row run in the published setting is compared (`setting_differs`), and an `average` row only
+    when ours averages the same datasets as the published average.
     """
     method, source, dataset, metric = where
+    if setting_differs(method):
+        return None
     value = published.get(method, source, dataset, metric)
     if value is not None and dataset == AVERAGE:
         if set(_covered(wide, protocol, method, source)) != set(published.datasets.get(source, ())):
@@ -160,6 +260,10 @@ def _published_cell(
     notes: dict[str, int],
 ) -> str:
     """`published (ours - published)` with a note marker; a dash when there is nothing comparable."""
+    differs = setting_differs(where[0])
+    if differs and published.get(*where) is not None:
+        note = f"not comparable with the published setting: {differs}"
+        return f"– [{notes.setdefault(note, len(notes) + 1)}]"
     value = comparable(published, wide, protocol, where)
     if value is None:
         return "–"
@@ -194,7 +298,7 @@ def _plot_b2n(groups, published: Published | None, wide: pd.DataFrame):
     for ax, ((_, dataset), frame) in zip(axes, groups):
         x = list(range(len(frame)))
         for i, (title, mean_col, _, metric) in enumerate(B2N_METRICS):
-            ci = frame[mean_col.replace("_mean", "_ci95")] if mean_col != "hm" else None
+            ci = frame[mean_col.replace("_mean", "_ci95")].fillna(0.0) if mean_col != "hm" else None
             pos = [v + (i - 1) * width for v in x]
             ax.bar(pos, frame[mean_col], width, yerr=ci, capsize=2, label=title)
             if published is not None:
@@ -229,7 +333,7 @@ def _plot_transfer(protocol: str, groups, published: Published | None, wide: pd.
                 if len(row):
                     xs.append(i + (j - (len(methods) - 1) / 2) * width)
                     ys.append(float(row.acc_mean.iloc[0]))
-                    errs.append(float(row.acc_ci95.iloc[0]))
+                    errs.append(float(row.acc_ci95.fillna(0.0).iloc[0]))
                     where = (method, source, dataset, "acc")
                     value = comparable(published, wide, protocol, where) if published is not None else None
                     if value is not None:
@@ -258,13 +362,20 @@ def report_paths(out_dir: Path, protocol: str) -> list[Path]:
 
 
 def write_reports(
-    protocol: str, wide: pd.DataFrame, out_dir: Path, *, profile: str | None = None, published_dir: Path | None = None
+    protocol: str,
+    wide: pd.DataFrame,
+    out_dir: Path,
+    *,
+    profile: str | None = None,
+    published_dir: Path | None = None,
+    seeds: pd.DataFrame | None = None,
+    collapsed: pd.DataFrame | None = None,
 ) -> list[Path]:
     """Write `leaderboard_<protocol>.md` and `.png`; paper-profile tables get the published values beside ours."""
     out_dir = Path(out_dir)
     published = load_published(protocol, published_dir) if profile == "paper" else None
     md, png = out_dir / f"leaderboard_{protocol}.md", out_dir / f"leaderboard_{protocol}.png"
-    text = markdown_leaderboard(protocol, wide, published=published, profile=profile)
+    text = markdown_leaderboard(protocol, wide, published=published, profile=profile, seeds=seeds, collapsed=collapsed)
     replace_atomically(md, lambda tmp: Path(tmp).write_text(text))
     plot_leaderboard(protocol, wide, png, published=published)
     return [md, png]

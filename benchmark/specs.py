@@ -1,8 +1,9 @@
 """RunSpec (what determines a result), its run_key, and the Result rows a run produces.
 
 Everything that changes a number is in the RunSpec: the method and its resolved config, the
-protocol, datasets, seed, shots, profile, backbone identity, split-file digests and the harness
-version. `run_key` is a stable hash of it; resume skips run_keys that already have a FINISHED run.
+protocol, datasets, seed, shots, profile, backbone identity, split-file digests, the harness
+version and the numerics versions (the method's and the harness's). `run_key` is a stable hash of
+it; resume skips run_keys that already have a FINISHED run.
 Options that cannot change a number (fast-path switches, executor, progress bars) are not in it.
 """
 
@@ -13,8 +14,14 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-Subset = Literal["all", "base", "new"]
+Subset = Literal["all", "base", "new", "val"]  # val: the few-shot validation draw (tuning, never reported)
 Metric = Literal["acc"]
+
+# The numerics version of the code every method shares (sampling, training views, the training loop,
+# evaluation). Part of every run_key through `RunSpec.numerics`: raise it whenever a change there alters
+# numbers, so runs stored before the change stop counting on resume. 2: training views depend on the run
+# seed, and zero-shot runs once per dataset instead of once per seed.
+NUMERICS_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -38,6 +45,8 @@ class RunSpec:
         split_digests: (dataset, sha256 of its split file) for every dataset the cell reads.
         captions: "captioner/encoder" when the method uses captions, else "".
         harness_version: the package version.
+        numerics: "method=N;harness=M", the method's `numerics_version` and `NUMERICS_VERSION`
+            (see `numerics_label`): raised when a change alters numbers, so old runs stop counting.
     """
 
     method: str
@@ -56,6 +65,12 @@ class RunSpec:
     split_digests: tuple[tuple[str, str], ...]
     captions: str
     harness_version: str
+    numerics: str
+
+    @staticmethod
+    def numerics_label(method: str, method_numerics_version: int) -> str:
+        """The `numerics` field of a cell of `method`: its own numerics version and the harness's."""
+        return f"{method}={method_numerics_version};harness={NUMERICS_VERSION}"
 
     @property
     def run_key(self) -> str:
@@ -82,6 +97,7 @@ class RunSpec:
         data["overrides"] = tuple(tuple(pair) for pair in data["overrides"])
         data["targets"] = tuple(data["targets"])
         data["split_digests"] = tuple(tuple(pair) for pair in data["split_digests"])
+        data.setdefault("numerics", "")  # specs written before the field existed
         return cls(**data)
 
     def tags(self) -> dict[str, str]:
@@ -102,6 +118,7 @@ class RunSpec:
             "run_key": self.run_key,
             "captions": self.captions,
             "harness_version": self.harness_version,
+            "numerics": self.numerics,
         }
 
 
@@ -124,7 +141,7 @@ class Result:
         """Inverse of `metric_key`; None for other metrics (train_loss, lr, ...)."""
         name, _, eval_dataset = key.partition("/")
         metric, _, subset = name.partition("_")
-        if metric != "acc" or subset not in ("all", "base", "new"):
+        if metric != "acc" or subset not in ("all", "base", "new", "val"):
             return None
         return Result(eval_dataset or train_dataset, subset, metric, float(value))  # type: ignore[arg-type]
 

@@ -35,8 +35,10 @@ class TrainConfig:
         warmup_lr: Dassl WARMUP_CONS_LR.
         aug_views: 0 draws a fresh augmented view of each image every epoch (view = epoch);
             k > 0 cycles through k fixed views (view = epoch mod k), which bounds the feature cache.
-        selection: "last" evaluates the last epoch; "best_test" keeps the epoch with the best
-            accuracy on the training label space's *test* split (BiMoRS's reference: leakage).
+            Views are drawn per run seed (`benchmark.data.transforms.training_view`).
+        selection: "last" reports the last epoch; "best_val" the epoch with the best accuracy on the
+            run's few-shot validation draw; "best_test" keeps the epoch with the best accuracy on the
+            training label space's *test* split (BiMoRS's reference: leakage, labelled as such).
         eval_batch_size: test batch size.
         precision: "fp32", or "amp" (bfloat16 autocast on CUDA).
     """
@@ -49,7 +51,7 @@ class TrainConfig:
     warmup_epochs: int = 1
     warmup_lr: float = 1e-5
     aug_views: int = 0
-    selection: Literal["last", "best_test"] = "last"
+    selection: Literal["last", "best_val", "best_test"] = "last"
     eval_batch_size: int = 100
     precision: Literal["fp32", "amp"] = "fp32"
 
@@ -74,9 +76,11 @@ def dassl_lr(cfg: TrainConfig, epoch: int) -> float:
     return cfg.lr * (1 + math.cos(math.pi * t / cfg.epochs)) / 2
 
 
-def view_for_epoch(cfg: TrainConfig, epoch: int) -> int:
-    """Index of the augmented view every image shows in `epoch`."""
-    return epoch % cfg.aug_views if cfg.aug_views else epoch
+def view_for_epoch(cfg: TrainConfig, epoch: int, seed: int = 0) -> int:
+    """Index of the augmented view every image shows in `epoch` of a run with seed `seed`."""
+    from benchmark.data.transforms import training_view
+
+    return training_view(seed, epoch % cfg.aug_views if cfg.aug_views else epoch)
 
 
 class BatchSource(Protocol):
@@ -134,7 +138,7 @@ def fit(
     n_items = len(source)
     steps = steps_per_epoch(n_items, cfg.batch_size)
     generator = torch.Generator().manual_seed(seed)
-    source.prepare(sorted({view_for_epoch(cfg, e) for e in range(cfg.epochs)}))
+    source.prepare(sorted({view_for_epoch(cfg, e, seed) for e in range(cfg.epochs)}))
     history: list[EpochLog] = []
     method.train()
     for epoch in range(cfg.epochs):
@@ -143,7 +147,7 @@ def fit(
         for group in optimizer.param_groups:
             group["lr"] = lr
         order = torch.randperm(n_items, generator=generator).tolist()
-        view = view_for_epoch(cfg, epoch)
+        view = view_for_epoch(cfg, epoch, seed)
         total_loss, correct, seen = 0.0, 0, 0
         bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=not progress)
         for step in bar:

@@ -124,6 +124,9 @@ class PromptMethod(nn.Module):
     default_presets: ClassVar[dict[str, str]] = {}  # "profile" or "profile/protocol" -> preset
     requirements: ClassVar[Requirements] = Requirements()
     reference_names: ClassVar[dict[str, str]] = {}
+    numerics_version: ClassVar[int] = 1
+    """Part of every run_key. Raise it whenever a change alters the method's numbers (init, forward, loss),
+    so runs stored before the change stop counting on resume; tests/test_numerics_golden.py tells you when."""
 
     def __init__(self, clip: FrozenClip, cfg: Any, classnames: Sequence[str]) -> None:
         super().__init__()

@@ -61,6 +61,12 @@ PRESETS = {
     "paper_csc": Preset(
         CoOpConfig(n_ctx=16, csc=True), _PAPER_TRAIN, "CoOp IJCV'22 class-specific context (CSC) variant"
     ),
+    "world_ctxv1": Preset(
+        CoOpConfig(n_ctx=4, ctx_init="a photo of a"),
+        TrainConfig(epochs=100, batch_size=32, lr=0.002, aug_views=10),
+        "the base-to-new model of paper_ctxv1 (4 vectors from 'a photo of a', CoOp scripts/cocoop/base2new_train.sh) "
+        "on the `world` preset's schedule",
+    ),
     "world": Preset(
         CoOpConfig(n_ctx=16),
         TrainConfig(epochs=100, batch_size=32, lr=0.002, aug_views=10),
@@ -77,7 +83,10 @@ class CoOp(PromptMethod):
 
     config_cls = CoOpConfig
     presets = PRESETS
-    default_presets = {"paper": "paper", "world": "world"}
+    # Base-to-new follows the CoCoOp paper's CoOp baseline (ctxv1). Cross-dataset and DG keep CoOp's own
+    # 16-vector setting: the RS papers that report CoOp there (APPLeNet Tables 2-3, C-SAW) do not state its
+    # config, so CoOp's default (configs/trainers/CoOp/vit_b16.yaml) is the faithful reading.
+    default_presets = {"paper": "paper", "paper/b2n": "paper_ctxv1", "world": "world", "world/b2n": "world_ctxv1"}
     reference_names = {"prompt_learner.ctx": "ctx"}
 
     def __init__(self, clip: FrozenClip, cfg: CoOpConfig, classnames: Sequence[str]) -> None:

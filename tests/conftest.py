@@ -15,14 +15,41 @@ os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 TINY_CLASSES = ("forest", "river", "dense_residential", "beach", "runway")
+PARITY_DIR_ENV = "BENCHMARK_PARITY_DIR"  # points the parity tests elsewhere (e.g. at nothing, to test the absent case)
 
 
-@pytest.fixture(scope="session")
-def tiny_clip():
+def parity_dir() -> Path:
+    """The reference parity fixtures: ../shared/parity unless BENCHMARK_PARITY_DIR says otherwise."""
+    return Path(os.environ.get(PARITY_DIR_ENV) or SHARED / "parity")
+
+
+def parity_fixtures() -> list[Path]:
+    """Every fixture file in `parity_dir()`, sorted; empty when the folder is absent."""
+    folder = parity_dir()
+    return sorted(folder.glob("*.pt")) if folder.is_dir() else []
+
+
+def require_parity() -> Path:
+    """The parity folder; without it, skip locally but fail under CI, so CI cannot pass on no parity at all."""
+    folder = parity_dir()
+    if not parity_fixtures():
+        if os.environ.get("CI"):
+            pytest.fail(f"../shared/parity is absent: CI needs it (no *.pt in {folder})", pytrace=False)
+        pytest.skip(f"../shared/parity is absent (no *.pt in {folder})")
+    return folder
+
+
+def make_tiny_clip():
+    """The random tiny CLIP `random-tiny:0` (also built by scripts that regenerate golden files)."""
     from benchmark.backbone import FrozenClip
     from benchmark.backbone.load import build_tiny_clip
 
     return FrozenClip(build_tiny_clip(0), identity="random-tiny:0")
+
+
+@pytest.fixture(scope="session")
+def tiny_clip():
+    return make_tiny_clip()
 
 
 def write_dataset(

@@ -49,6 +49,7 @@ def make_spec(**changes) -> RunSpec:
         split_digests=(("tiny", "d"),),
         captions="",
         harness_version="0.1.0",
+        numerics="coop=1;harness=2",
     )
     values.update(changes)
     return RunSpec(**values)

@@ -15,7 +15,10 @@ BAD_INPUTS = [
     (["run", "--shots", "0", "--dry-run"], "shots must be a positive integer"),
     (["run", "--profile", "papr", "--dry-run"], "unknown profile 'papr'"),
     (["run", "--methods", "coop", "--preset", "paprr", "--dry-run"], "unknown preset 'paprr'; did you mean 'paper'"),
-    (["run", "--methods", "coop", "--set", "csc=true", "--dry-run"], "class-specific context"),
+    (
+        ["run", "--methods", "coop", "--preset", "coop=world", "--set", "csc=true", "--dry-run"],
+        "class-specific context",
+    ),
     (["run", "--executor", "slurm"], "unknown executor 'slurm'"),
     (["run", "--bogus-flag"], "unrecognized arguments"),
     (["run", "--tracking-uri", "./mlruns"], "file store is not supported"),
@@ -41,11 +44,15 @@ def test_list_prints_every_kind(capsys):
 def test_dry_run_prints_cells_with_class_lists(world_env, capsys):
     assert main(["run", "--methods", "coop,zeroshot", "--protocol", "base2new", "--seeds", "1,2", "--dry-run"]) == 0
     cells = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert len(cells) == 2 * 4 * 2
+    assert len(cells) == 4 * 2 + 4  # coop: 4 datasets x 2 seeds; zero-shot: once per dataset
     for cell in cells:
         for key in ("method", "protocol", "dataset", "seed", "shots", "run_key", "base_classes", "new_classes"):
             assert key in cell
-        assert cell["protocol"] == "b2n" and cell["shots"] == 16
+        assert cell["protocol"] == "b2n"
+        trained = cell["method"] == "coop"
+        assert (cell["shots"], cell["selection"]) == ((16, "last") if trained else (0, "none"))
+        assert cell["seed"] in ((1, 2) if trained else (0,))
+        assert cell["preset"] == ("world_ctxv1" if trained else "paper")  # CoOp's b2n default: the ctxv1 model
     from benchmark.world import WORLD_DATASETS
 
     first = next(c for c in cells if c["dataset"] == "patternnet")
@@ -74,7 +81,7 @@ def test_overrides_are_typed_and_scoped(world_env, capsys):
     assert main(argv) == 0
     cells = {c["method"]: c for c in map(json.loads, capsys.readouterr().out.splitlines())}
     assert cells["coop"]["method_config"]["n_ctx"] == 4 and cells["coop"]["train_config"]["epochs"] == 3
-    assert cells["coop"]["label"].startswith("coop[world+")
+    assert cells["coop"]["label"].startswith("coop[world_ctxv1+")
     assert cells["zeroshot"]["label"] == "zeroshot"  # training settings do not apply to zero-shot
 
 

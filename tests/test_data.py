@@ -12,7 +12,14 @@ from PIL import Image
 from benchmark.data.catalog import DatasetSpec, open_dataset
 from benchmark.data.fewshot import dassl_few_shot, split_base_new
 from benchmark.data.splits import parse_split, read_split
-from benchmark.data.transforms import TEST_VIEW, TransformSpec, apply_view, crop_params
+from benchmark.data.transforms import (
+    TEST_VIEW,
+    VIEWS_PER_SEED,
+    TransformSpec,
+    apply_view,
+    crop_params,
+    training_view,
+)
 from benchmark.errors import UsageError
 
 
@@ -117,6 +124,12 @@ def test_training_views_are_deterministic_and_distinct():
     assert len(views) > 15
     for p in views:
         assert 0 <= p.top <= 64 - p.height and 0 <= p.left <= 64 - p.width
+    # the same view number of two run seeds is a different crop: a seed varies the augmentation
+    seed_1 = [crop_params("abc", training_view(1, v), 64, 64, spec) for v in range(10)]
+    seed_2 = [crop_params("abc", training_view(2, v), 64, 64, spec) for v in range(10)]
+    assert sum(a != b for a, b in zip(seed_1, seed_2)) >= 9
+    with pytest.raises(ValueError):
+        training_view(1, VIEWS_PER_SEED)
 
 
 def test_views_apply_torchvision_resized_crop_and_test_transform():

@@ -106,7 +106,7 @@ def _spec_json(seed: int) -> str:
     spec = RunSpec(
         method="zeroshot", preset="world", overrides=(), method_config={}, train_config={}, protocol="b2n",
         dataset="mlrsnet", targets=(), seed=seed, shots=1, profile="world", backbone="world",
-        backbone_identity="x", split_digests=(), captions="", harness_version="0",
+        backbone_identity="x", split_digests=(), captions="", harness_version="0", numerics="zeroshot=1;harness=2",
     )  # fmt: skip
     return spec.to_json()
 

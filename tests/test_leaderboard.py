@@ -3,8 +3,10 @@ import pytest
 
 from benchmark.leaderboard import (
     b2n_table,
+    collapsed_runs,
     harmonic_mean,
     long_rows,
+    seed_values,
     transfer_table,
     write_atomic,
 )
@@ -46,15 +48,16 @@ def test_b2n_arithmetic_on_hand_made_rows():
     table = b2n_table(long_rows(RUNS), ["A", "B"]).set_index("dataset")
     a = table.loc["A"]
     assert (a.n_seeds, a.base_mean, a.new_mean) == (3, 82.0, 60.0)
-    assert a.base_std == pytest.approx(1.63, abs=0.005)  # population std: sqrt(8/3)
+    assert a.base_std == pytest.approx(2.0, abs=0.005)  # sample std (ddof 1) of 80, 82, 84
+    assert a.base_ci95 == pytest.approx(4.302653 * 2.0 / 3**0.5, abs=0.005)  # t(0.975, 2) * s / sqrt(3)
     assert a.hm == pytest.approx(2 * 82 * 60 / 142, abs=0.005)
     b = table.loc["B"]
-    assert (b.base_mean, b.base_std, b.new_mean) == (70.0, 0.0, 52.0)
+    assert (b.base_mean, b.base_std, b.base_ci95, b.new_mean) == (70.0, 0.0, 0.0, 52.0)
     avg = table.loc["average"]
     # HM of the averaged base and new, not the mean of per-dataset HMs (the papers' convention)
     assert (avg.base_mean, avg.new_mean) == (76.0, 56.0)
     assert avg.hm == pytest.approx(2 * 76 * 56 / 132, abs=0.005)
-    assert avg.base_std == pytest.approx(0.82, abs=0.005)  # std over seeds of per-seed dataset averages
+    assert avg.base_std == pytest.approx(1.0, abs=0.005)  # sample std over seeds of per-seed dataset averages
 
 
 def test_average_row_uses_only_seeds_every_dataset_has():
@@ -87,7 +90,7 @@ def test_transfer_table_averages_targets_not_the_source():
         runs.append(FinishedRun(f"r{seed}", tags, metrics, 0))
     table = transfer_table(long_rows(runs), ["T1", "T2"]).set_index("target")
     assert list(table.index) == ["S", "T1", "T2", "average"]
-    assert table.loc["S"].acc_mean == 91.0 and table.loc["T1"].acc_std == 2.0
+    assert table.loc["S"].acc_mean == 91.0 and table.loc["T1"].acc_std == pytest.approx(2.83, abs=0.005)
     assert table.loc["average"].acc_mean == pytest.approx((50 + 53) / 2)
 
 
@@ -134,3 +137,51 @@ def test_transfer_runs_over_other_target_sets_do_not_double_count_seeds():
     table = transfer_table(long_rows([partial, full])).set_index("target")
     assert table.loc["S"].n_seeds == 1 and table.loc["S"].acc_mean == 92
     assert table.loc["T1"].acc_mean == 44 and table.loc["average"].acc_mean == 52
+
+
+def test_ci95_is_student_t_over_seeds_recomputed_from_the_runs_csv(tmp_path):
+    """The Done-when check: *_ci95 = t(0.975, n-1) * sd(ddof=1) / sqrt(n), from runs_*.csv alone."""
+    from scipy import stats
+
+    runs = [
+        *RUNS,
+        b2n_run("m", "A", 4, 90, 40),
+        b2n_run("zeroshot", "A", 0, 50, 55),
+        b2n_run("zeroshot", "B", 0, 40, 45),
+    ]
+    long = long_rows(runs)
+    write_atomic(long, tmp_path / "runs_b2n.csv")
+    board = b2n_table(long, ["A", "B"])
+    csv = pd.read_csv(tmp_path / "runs_b2n.csv")
+    for row in board[board.dataset != "average"].itertuples(index=False):
+        for subset in ("base", "new"):
+            values = csv[(csv.method == row.method) & (csv.train_dataset == row.dataset) & (csv.subset == subset)].value
+            assert row.n_seeds == len(values)
+            ci = getattr(row, f"{subset}_ci95")
+            if len(values) == 1:
+                assert pd.isna(ci) and pd.isna(getattr(row, f"{subset}_std"))
+            else:
+                expected = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / len(values) ** 0.5
+                assert ci == pytest.approx(expected, abs=0.005)
+    zero = board[board.method == "zeroshot"].set_index("dataset")
+    assert list(zero.n_seeds) == [1, 1, 1]  # A, B and their average: one deterministic run each
+
+
+def test_seed_values_carry_per_seed_hm_and_averages():
+    values = seed_values("b2n", long_rows(RUNS), ["A", "B"])
+    hm = values[(values.dataset == "A") & (values.subset == "hm")].set_index("seed").value
+    assert hm.loc[1] == pytest.approx(harmonic_mean(80, 60))
+    average = values[(values.dataset == "average") & (values.subset == "base")].set_index("seed").value
+    assert list(average) == [75.0, 76.0, 77.0]
+
+
+def test_a_trained_run_below_zero_shot_is_collapsed():
+    runs = [
+        b2n_run("zeroshot", "A", 0, 60, 55),
+        b2n_run("coop", "A", 1, 85, 50),
+        b2n_run("coop", "A", 2, 41, 50),  # ended below what the frozen model knew
+        b2n_run("coop", "B", 1, 10, 10),  # no zero-shot run on B: nothing to compare with
+    ]
+    collapsed = collapsed_runs("b2n", long_rows(runs))
+    assert list(zip(collapsed.method, collapsed.dataset, collapsed.seed)) == [("coop", "A", 2)]
+    assert collapsed.zero_shot.iloc[0] == 60 and collapsed.value.iloc[0] == 41

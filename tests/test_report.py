@@ -3,7 +3,15 @@
 import pandas as pd
 import pytest
 
-from benchmark.leaderboard import B2N_COLUMNS, TRANSFER_COLUMNS, b2n_table, long_rows, rebuild, transfer_table
+from benchmark.leaderboard import (
+    B2N_COLUMNS,
+    TRANSFER_COLUMNS,
+    b2n_table,
+    long_rows,
+    rebuild,
+    seed_values,
+    transfer_table,
+)
 from benchmark.published import PUBLISHED_DIR, load_published, load_table, method_key
 from benchmark.report import markdown_leaderboard, plot_leaderboard, write_reports
 from benchmark.tracking import FinishedRun
@@ -31,7 +39,8 @@ def b2n_runs(datasets=("patternnet", "rsicd"), profile="world"):
     for seed in (1, 2, 3):
         for i, dataset in enumerate(datasets):
             runs.append(run("coop", dataset, seed, {"acc_base": 90 + seed + i, "acc_new": 60 - i}, profile=profile))
-            runs.append(run("zeroshot", dataset, seed, {"acc_base": 64.0, "acc_new": 64.0 + i}, profile=profile))
+    for i, dataset in enumerate(datasets):  # zero-shot is deterministic: one run (seed 0)
+        runs.append(run("zeroshot", dataset, 0, {"acc_base": 64.0, "acc_new": 64.0 + i}, profile=profile))
     return runs
 
 
@@ -64,15 +73,31 @@ def test_published_lookup_maps_our_names():
 
 
 def test_markdown_marks_the_best_cell_per_dataset_and_keeps_average_last():
-    wide = b2n_table(long_rows(b2n_runs()), ["patternnet", "rsicd"])
-    text = markdown_leaderboard("b2n", wide, profile="world")
+    long = long_rows(b2n_runs())
+    wide = b2n_table(long, ["patternnet", "rsicd"])
+    text = markdown_leaderboard("b2n", wide, profile="world", seeds=seed_values("b2n", long))
     rows = [line for line in text.splitlines() if line.startswith("| ") and "---" not in line][1:]
     assert [r.split(" | ")[0].strip("| ") for r in rows] == ["patternnet"] * 2 + ["rsicd"] * 2 + ["average"] * 2
     coop_pn = next(r for r in rows if r.startswith("| patternnet | coop"))
     zs_pn = next(r for r in rows if r.startswith("| patternnet | zeroshot"))
-    assert "**92.00** ± 0.82" in coop_pn  # best base on patternnet: mean of 91, 92, 93
-    assert "**64.00**" in zs_pn and "**60.00**" not in coop_pn  # zero-shot has the best new accuracy
+    assert "**92.00** ± 1.00" in coop_pn  # best base on patternnet: mean of 91, 92, 93, sample std 1
+    assert "| zeroshot | 1 | 64.00 | **64.00** |" in zs_pn  # one run: no spread; best new on every seed
+    assert "**60.00**" not in coop_pn
     assert "Published values: none" in text
+
+
+def test_markdown_bolds_only_a_best_that_the_seeds_separate_from_the_runner_up():
+    runs = []
+    for seed, (a, b) in enumerate([(80, 70), (75, 78), (82, 74)], start=1):  # A ahead on average, not every seed
+        runs.append(run("alpha", "patternnet", seed, {"acc_base": a, "acc_new": 50}))
+        runs.append(run("beta", "patternnet", seed, {"acc_base": b, "acc_new": 40 + seed}))
+    long = long_rows(runs)
+    text = markdown_leaderboard("b2n", b2n_table(long), profile="world", seeds=seed_values("b2n", long))
+    alpha = next(line for line in text.splitlines() if line.startswith("| patternnet | alpha"))
+    beta = next(line for line in text.splitlines() if line.startswith("| patternnet | beta"))
+    assert "79.00 ≈" in alpha and "74.00 ≈" in beta and "**79.00**" not in alpha  # a tie, said so
+    assert "**50.00**" in alpha  # new: 50 vs 41, 42, 43 on every seed -> separated
+    assert "not distinguishable over seeds" in text
 
 
 def test_paper_profile_shows_published_value_and_difference():
@@ -94,6 +119,18 @@ def test_paper_profile_shows_published_value_and_difference():
     assert "87.10 (" in coop_avg  # ours covers the four published datasets, so the average is compared
 
 
+def test_published_values_only_beside_rows_run_in_the_published_setting():
+    runs = [
+        run("coop[random-tiny, 1-shot]", "patternnet", s, {"acc_base": 5.0, "acc_new": 4.0}, profile="paper")
+        for s in (1, 2)
+    ]
+    wide = b2n_table(long_rows(runs), ["patternnet"])
+    text = markdown_leaderboard("b2n", wide, published=load_published("b2n"), profile="paper")
+    row = next(line for line in text.splitlines() if line.startswith("| patternnet | coop"))
+    assert "91.62" not in row and "(-86" not in row and "– [1]" in row
+    assert "- [1] not comparable with the published setting: random-tiny, 1-shot" in text
+
+
 def test_average_is_compared_only_over_the_published_datasets():
     wide = b2n_table(long_rows(b2n_runs(("patternnet", "rsicd"), profile="paper")), ["patternnet", "rsicd"])
     text = markdown_leaderboard("b2n", wide, published=load_published("b2n"), profile="paper")
@@ -109,10 +146,11 @@ def test_transfer_markdown_and_png(tmp_path):
             runs.append(run(method, "patternnet", seed, metrics, protocol="xd", profile="paper"))
     wide = transfer_table(long_rows(runs), ["rsicd", "resisc45"])
     assert tuple(wide.columns) == TRANSFER_COLUMNS
-    written = write_reports("xd", wide, tmp_path, profile="paper")
+    written = write_reports("xd", wide, tmp_path, profile="paper", seeds=seed_values("xd", long_rows(runs)))
     text = (tmp_path / "leaderboard_xd.md").read_text()
     maple_rsicd = next(line for line in text.splitlines() if line.startswith("| patternnet | rsicd | maple"))
-    assert "**46.50** ± 0.50" in maple_rsicd and "45.23 (+1.27)" in maple_rsicd
+    # maple leads coop by exactly 2 points on both seeds: separated over seeds (sample std of 46, 47 is 0.71)
+    assert "**46.50** ± 0.71" in maple_rsicd and "45.23 (+1.27)" in maple_rsicd
     png = (tmp_path / "leaderboard_xd.png").read_bytes()
     assert png.startswith(PNG) and len(png) > 10_000
     assert [p.name for p in written] == ["leaderboard_xd.md", "leaderboard_xd.png"]
@@ -142,7 +180,9 @@ def test_rebuild_writes_csv_with_ci95_columns_and_the_md_and_png(tmp_path):
     board = pd.read_csv(tmp_path / "leaderboard_b2n.csv")
     assert tuple(board.columns) == B2N_COLUMNS
     coop = board[(board.method == "coop") & (board.dataset == "patternnet")].iloc[0]
-    assert coop.base_ci95 == pytest.approx(round(1.96 * (2 / 3) ** 0.5 / 3**0.5, 2))  # std sqrt(2/3) over 3 seeds
+    assert coop.base_ci95 == pytest.approx(round(4.302653 * 1.0 / 3**0.5, 2))  # t(0.975, 2) * s / sqrt(3), s = 1
     assert coop.new_ci95 == 0.0
+    zero = board[(board.method == "zeroshot") & (board.dataset == "patternnet")].iloc[0]
+    assert zero.n_seeds == 1 and pd.isna(zero.base_std) and pd.isna(zero.base_ci95)
     for name in ("leaderboard_b2n.md", "leaderboard_b2n.png", "runs_b2n.csv"):
         assert (tmp_path / name).is_file()

@@ -1,5 +1,7 @@
 """End-to-end: a small sweep on the world, logged to MLflow, resumed, leaderboard rebuilt."""
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -36,9 +38,10 @@ def test_sweep_logs_runs_with_tags_and_writes_leaderboards(finished_sweep):
         "hm",
     ]
     assert len(board) == 2 and set(board.dataset) == {"mlrsnet"}
-    assert board.method.str.startswith("coop[world+").sum() == 1 and (board.method == "zeroshot").sum() == 1
+    assert board.method.str.startswith("coop[world_ctxv1+").sum() == 1 and (board.method == "zeroshot").sum() == 1
     runs_csv = pd.read_csv(finished_sweep / "results" / "runs_b2n.csv")
-    assert len(runs_csv) == 4 and set(runs_csv.subset) == {"base", "new"}
+    # coop: base, new and its validation row (the few-shot val draw, never in a leaderboard); zero-shot: base, new
+    assert len(runs_csv) == 5 and set(runs_csv.subset) == {"base", "new", "val"}
 
     client = MlflowClient(tracking_uri=f"sqlite:///{finished_sweep / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("b2n")
@@ -56,7 +59,8 @@ def test_sweep_logs_runs_with_tags_and_writes_leaderboards(finished_sweep):
             assert "prompt_params.pt" in artifacts
             history = client.get_metric_history(run.info.run_id, "train_loss")
             assert [m.step for m in history] == [0, 1]
-            assert run.data.params["method.n_ctx"] == "16"
+            assert run.data.params["method.n_ctx"] == "4"  # b2n default: 4 vectors from "a photo of a"
+            assert run.data.tags["selection"] == "last" and "acc_val" in run.data.metrics
 
 
 def test_second_invocation_skips_every_cell(finished_sweep, capsys):
@@ -65,6 +69,30 @@ def test_second_invocation_skips_every_cell(finished_sweep, capsys):
     assert main(SMALL) == 0
     assert "0 cell(s) run, 2 skipped" in capsys.readouterr().out
     assert (finished_sweep / "results" / "leaderboard_b2n.csv").read_text() == before
+
+
+def test_one_cell_run_twice_on_one_machine_gives_identical_bits(finished_sweep, tmp_path, monkeypatch):
+    """Same machine, thread count and cache: a rerun in a fresh store reproduces every number bit for bit."""
+    import gzip
+
+    from mlflow import MlflowClient
+
+    monkeypatch.chdir(tmp_path)
+    assert main(SMALL) == 0
+    first = pd.read_csv(finished_sweep / "results" / "runs_b2n.csv").set_index(["method", "subset", "seed"])
+    second = pd.read_csv(tmp_path / "results" / "runs_b2n.csv").set_index(["method", "subset", "seed"])
+    assert second.value.to_dict() == first.value.to_dict()  # exact float equality
+    assert second.run_key.to_dict() == first.run_key.to_dict()
+
+    def predictions(folder, run_id):
+        client = MlflowClient(tracking_uri=f"sqlite:///{folder / 'mlflow.db'}")
+        local = client.download_artifacts(run_id, "predictions.csv.gz", str(tmp_path / "dl" / run_id))
+        return gzip.decompress(Path(local).read_bytes())
+
+    for (method, subset, seed), row in first.iterrows():
+        if subset == "base":
+            other = second.loc[(method, subset, seed)]
+            assert predictions(finished_sweep, row.run_id) == predictions(tmp_path, other.run_id)
 
 
 def test_leaderboard_command_rebuilds_from_mlflow_alone(finished_sweep):
@@ -80,7 +108,7 @@ def test_force_reruns_and_the_leaderboard_counts_the_run_key_once(finished_sweep
     assert main(argv) == 0
     assert "1 cell(s) run" in capsys.readouterr().out
     runs_csv = pd.read_csv(finished_sweep / "results" / "runs_b2n.csv")
-    assert len(runs_csv) == 4 and runs_csv.run_key.nunique() == 2
+    assert len(runs_csv) == 5 and runs_csv.run_key.nunique() == 2
 
 
 def test_a_cell_another_sweep_is_running_is_left_to_it(world_env, capsys):
@@ -89,8 +117,8 @@ def test_a_cell_another_sweep_is_running_is_left_to_it(world_env, capsys):
     from benchmark.tracking import Tracker
     from benchmark.worker import WorkerEnv, execute_cell
 
-    argv = ["run", "--methods", "zeroshot", "--datasets", "mlrsnet", "--seeds", "1,2", "--quiet"]
-    plan = build_plan(SweepRequest(methods=["zeroshot"], datasets=["mlrsnet"], seeds=[1]))
+    argv = ["run", "--methods", "zeroshot", "--datasets", "mlrsnet,rsicd", "--quiet"]
+    plan = build_plan(SweepRequest(methods=["zeroshot"], datasets=["mlrsnet"]))
     busy = plan.specs[0]
     other_sweep = Tracker(f"sqlite:///{world_env / 'mlflow.db'}", lock_dir=world_env / "locks")
     run_id = other_sweep.start_cell(busy, None, label="zeroshot")  # RUNNING; this process holds its lock
@@ -99,7 +127,7 @@ def test_a_cell_another_sweep_is_running_is_left_to_it(world_env, capsys):
     assert main(argv) == 0
     assert "1 cell(s) run, 0 skipped (already finished), 0 failed, 1 left to another sweep" in capsys.readouterr().out
     board = pd.read_csv(world_env / "results" / "leaderboard_b2n.csv")
-    assert board.n_seeds.tolist() == [1]  # seed 2 only
+    assert board.dataset.tolist() == ["rsicd"]  # mlrsnet was left to the other sweep
 
     other_sweep.fail(run_id, "stopped by the test", "KILLED")  # the other sweep gave up: the cell is free
     assert other_sweep.claim_conflict("b2n", busy.run_key) == ""

@@ -1,4 +1,5 @@
 import dataclasses
+import json
 
 from benchmark.specs import RunSpec
 
@@ -21,13 +22,16 @@ def spec(**changes):
         split_digests=(("patternnet", "d"),),
         captions="",
         harness_version="0.1.0",
+        numerics="coop=1;harness=2",
     )
     return dataclasses.replace(base, **changes)
 
 
 def test_run_key_is_stable_and_pinned():
     # A golden value: if this changes, every stored run would be rerun; change it only deliberately.
-    assert spec().run_key == "937e38b4961c4d4e"
+    # Was 937e38b4961c4d4e before the `numerics` field ("coop=1;harness=2") joined the key: harness
+    # numerics 2 (training views follow the run seed, zero-shot runs once), so older runs stop counting.
+    assert spec().run_key == "a1a4bf2a6d63f314"
     reordered = spec(method_config={"ctx_init": "", "n_ctx": 16})
     assert reordered.run_key == spec().run_key
 
@@ -42,8 +46,10 @@ def test_run_key_changes_with_anything_that_changes_numbers():
         spec(split_digests=(("patternnet", "other"),)).run_key,
         spec(backbone_identity="world@def").run_key,
         spec(preset="paper").run_key,
+        spec(numerics="coop=2;harness=2").run_key,
+        spec(numerics="coop=1;harness=3").run_key,
     }
-    assert len(keys) == 8
+    assert len(keys) == 10
 
 
 def test_json_round_trip_keeps_the_key():
@@ -55,3 +61,17 @@ def test_json_round_trip_keeps_the_key():
 def test_variant_names_overrides():
     assert spec().variant == "world"
     assert spec(overrides=(("n_ctx", "4"),)).variant.startswith("world+")
+
+
+def test_numerics_label_and_tag():
+    from benchmark.specs import NUMERICS_VERSION
+
+    assert RunSpec.numerics_label("coop", 3) == f"coop=3;harness={NUMERICS_VERSION}"
+    assert spec().tags()["numerics"] == "coop=1;harness=2"
+
+
+def test_a_spec_written_before_numerics_still_loads():
+    data = json.loads(spec().to_json())
+    del data["numerics"]
+    old = RunSpec.from_json(json.dumps(data))
+    assert old.numerics == "" and old.run_key != spec().run_key

@@ -4,6 +4,7 @@ import pytest
 import torch
 from torch import nn
 
+from benchmark.data.transforms import VIEWS_PER_SEED, training_view
 from benchmark.errors import RunFailure
 from benchmark.train import TrainConfig, dassl_lr, fit, steps_per_epoch, view_for_epoch
 
@@ -41,6 +42,9 @@ def test_steps_and_views():
     assert steps_per_epoch(304, 4) == 76 and steps_per_epoch(30, 32) == 1 and steps_per_epoch(65, 32) == 2
     assert [view_for_epoch(TrainConfig(aug_views=3), e) for e in range(5)] == [0, 1, 2, 0, 1]
     assert [view_for_epoch(TrainConfig(), e) for e in range(3)] == [0, 1, 2]
+    # a run seed redraws every view, as re-seeding torch's RNG does in the references
+    seed_2 = [view_for_epoch(TrainConfig(aug_views=3), e, seed=2) for e in range(4)]
+    assert seed_2 == [2 * VIEWS_PER_SEED, 2 * VIEWS_PER_SEED + 1, 2 * VIEWS_PER_SEED + 2, 2 * VIEWS_PER_SEED]
 
 
 class _Source:
@@ -81,7 +85,7 @@ def test_fit_uses_sgd_with_dassl_settings_and_reports_epochs():
     history = fit(model, source, TrainConfig(epochs=3, batch_size=4, lr=0.5), seed=1, on_epoch=seen.append)
     assert [h.epoch for h in history] == [0, 1, 2] and len(seen) == 3
     assert history[0].lr == 1e-5 and history[1].lr == 0.5
-    assert source.prepared == [0, 1, 2]
+    assert source.prepared == [training_view(1, e) for e in range(3)]  # views of seed 1
     assert model.w.abs().sum() > 0
 
 

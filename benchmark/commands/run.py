@@ -73,7 +73,9 @@ def add_parser(sub) -> None:
         "--protocol", default="b2n", help="b2n | xd | dg (aliases base2new, cross-dataset, domain-generalization)"
     )
     p.add_argument("--datasets", default=None, help="comma-separated dataset names (default: the protocol's)")
-    p.add_argument("--seeds", default="1,2,3", help="comma-separated seeds (default 1,2,3)")
+    p.add_argument(
+        "--seeds", default=None, help="comma-separated seeds (default: the profile's, world 1,2,3,4,5; paper 1,2,3)"
+    )
     p.add_argument("--shots", default="16", help="training images per class (default 16)")
     p.add_argument("--profile", default="world", help="world (default) or paper")
     p.add_argument(
@@ -144,7 +146,7 @@ def _request(args):
         methods=_names(args.methods),
         protocol=args.protocol,
         datasets=_names(args.datasets) if args.datasets else None,
-        seeds=_int_list(args.seeds, "--seeds"),
+        seeds=_int_list(args.seeds, "--seeds") if args.seeds is not None else None,
         shots=_int(args.shots, "--shots"),
         profile=args.profile,
         backbone=args.backbone,

@@ -4,11 +4,13 @@ Dassl (`dassl/data/transforms/transforms.py` 206-354) trains with `RandomResized
 scale=(0.08, 1), bicubic)`, `RandomHorizontalFlip(0.5)`, `ToTensor`, `Normalize(CLIP mean/std)` and
 tests with `Resize(size, bicubic)` on the shorter side, `CenterCrop(size)`, `ToTensor`, `Normalize`.
 
-The reference draws crop parameters from torch's global RNG inside data-loader workers, so they are
-not reproducible anyway. Here view `v` of an image is drawn with torchvision's exact algorithm from a
-generator seeded by (image content digest, v): the same image gets the same augmented view in every
-method, seed and run, which is what lets the frozen-image feature cache (DESIGN section 6) serve the
-training augmentation exactly. Which view a training step uses is decided by the trainer.
+The reference draws crop parameters from torch's global RNG, which `set_random_seed(seed)` seeds: a
+change of run seed changes every augmentation. Here view `v` of an image is drawn with torchvision's
+exact algorithm from a generator seeded by (image content digest, v), and a training view index
+carries the run seed (`training_view(seed, k)`): a seed still changes every view, as in the
+reference, while the view stays addressable, so the frozen-image feature cache serves the training
+augmentation exactly (its key is the view index, hence seed-specific). Every method trained with one
+seed sees the same views. Which view a training step uses is decided by the trainer.
 """
 
 from __future__ import annotations
@@ -24,6 +26,18 @@ from PIL import Image
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 TEST_VIEW = -1  # view index of the deterministic test transform
+VIEWS_PER_SEED = 1 << 20  # training view indices of one run seed: seed * VIEWS_PER_SEED + k, 0 <= k < this
+
+
+def training_view(seed: int, index: int) -> int:
+    """The view index of the `index`-th augmented view of a run with seed `seed` (>= 0 both).
+
+    Distinct seeds never share a view, so changing the seed redraws every crop and flip, exactly
+    as re-seeding torch's global RNG does in the reference trainers.
+    """
+    if seed < 0 or not 0 <= index < VIEWS_PER_SEED:
+        raise ValueError(f"training views need seed >= 0 and 0 <= index < {VIEWS_PER_SEED}, got {seed}, {index}")
+    return seed * VIEWS_PER_SEED + index
 
 
 @dataclass(frozen=True)

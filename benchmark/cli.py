@@ -24,6 +24,7 @@ EPILOG = """examples:
   python -m benchmark run --protocol b2n --dry-run
   python -m benchmark leaderboard
   python -m benchmark compare coop zeroshot --protocol b2n
+  python -m benchmark reproduce --protocol b2n --methods coop
   python -m benchmark run --executor local --workers 2 --config sweep.yaml
   python -m benchmark list methods
   python -m benchmark parity ../shared/parity/*.pt

@@ -30,6 +30,16 @@ section 5):
   (METHODS.md 5.5-2). `nn.MultiheadAttention` is called with its default `need_weights=True`.
 * Key/value order [visual, caption]; residual on the un-normalised ctx; one text-encoder pass per image.
 
+Seed sensitivity (measured on the world CLIP; a property of the reference recipe, not a defect of ours):
+the cross-attention's residual shift starts at PyTorch's default init, about 14x the norm of the context
+token embeddings, so from step 0 it drowns "a photo of a". Some init draws (seed 2 on every world dataset,
+since the init does not depend on the data) give epoch-1 gradients 10-20x the usual; the first full-lr step,
+carrying the warm-up momentum, throws the shift to a plateau near chance training loss, and whether a run
+escapes it within the schedule is decided by last-bit noise, so the same cell ends above or below zero-shot
+on different CPUs. Swapping only the init seed moves the plateau to other seeds; fp32 cross-attention, a
+trained caption projection, lr/2 and the `world_corrected` preset each leave it in place. The harness
+tags such runs `collapsed=yes` and keeps them in the means.
+
 Presets (`paper` and `faithful` are the same computation; two names so that leaderboards can say
 "paper hyper-parameters" while parity and ablations say "the reference's numerics"):
 

@@ -13,4 +13,6 @@ COMMANDS: tuple[str, ...] = (
     "benchmark.commands.world",
     "benchmark.commands.data",
     "benchmark.commands.compare",
+    "benchmark.commands.tune",
+    "benchmark.commands.reproduce",
 )

@@ -13,10 +13,10 @@ from benchmark.compare import (
     CompareReport,
     check_selections,
     compare_outcomes,
-    format_report,
     match_runs,
     select_runs,
 )
+from benchmark.compare_format import format_report
 from benchmark.errors import UsageError
 from benchmark.report import log_sweep_reports, write_reports
 from benchmark.tracking import FinishedRun, Tracker

@@ -12,7 +12,8 @@ import pytest
 
 from benchmark.cli import main
 from benchmark.errors import UsageError
-from benchmark.reproduce import FAMILY_ALPHA, TOLERANCE, compare, filter_committed, reproduce
+from benchmark.reproduce import reproduce
+from benchmark.reproduce_check import FAMILY_ALPHA, TOLERANCE, compare, filter_committed
 from benchmark.specs import LONG_COLUMNS
 from benchmark.stats import prediction_halfwidth
 

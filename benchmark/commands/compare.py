@@ -45,7 +45,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     """`compare`: print the paired comparison; exit 2 with one line when there is nothing to compare."""
     import os
 
-    from benchmark.compare import compare_methods, format_report, report_records
+    from benchmark.compare import compare_methods
+    from benchmark.compare_format import format_report, report_records
     from benchmark.paths import default_tracking_uri
     from benchmark.registry import PROTOCOLS
     from benchmark.tracking import Tracker, check_tracking_uri

@@ -121,7 +121,7 @@ def format_report(report) -> str:
     lines: list[str] = []
     for protocol in dict.fromkeys(row.protocol for row in report.rows):
         lines += [f"== {protocol}", *format_table([r for r in report.rows if r.protocol == protocol]), ""]
-    from benchmark.reproduce import TOLERANCE
+    from benchmark.reproduce_check import TOLERANCE
 
     lines += [
         f"n: committed seeds (n/m: m rerun seeds). ±PI: prediction half-width at alpha = 0.05/k = {report.alpha:.4g}.",

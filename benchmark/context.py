@@ -61,7 +61,10 @@ class CellContext:
     captions: Callable[[Dataset, Sequence[Item]], torch.Tensor] | None = None
     on_epoch: Callable[[EpochLog], None] | None = None
     progress: bool = False
+    allow_cpu_fp16: bool = False  # tests only: run the fp16 path on a CPU instead of falling back to fp32
     _datasets: dict[str, Dataset] = field(default_factory=dict)
+    _half_clip: FrozenClip | None = None
+    _warned_fp16: bool = False
 
     def dataset(self, name: str) -> Dataset:
         """The opened dataset `name` (split read once per process)."""
@@ -73,14 +76,38 @@ class CellContext:
         """The resolved training configuration of a cell."""
         return TrainConfig(**spec.train_config)
 
+    def effective_precision(self, requested: str) -> str:
+        """The precision a cell runs in: fp16 only where it is real (CUDA), else fp32 with one log line."""
+        if requested != "fp16" or self.clip.device.type == "cuda" or self.allow_cpu_fp16:
+            return requested
+        if not self._warned_fp16:
+            log.warning("fp16 (the references' precision) needs CUDA; running fp32 on %s", self.clip.device)
+            self._warned_fp16 = True
+        return "fp32"
+
+    def clip_for(self, precision: str) -> FrozenClip:
+        """The backbone a cell of `precision` runs on: a float16 copy for fp16 (made once), else the loaded one."""
+        if self.effective_precision(precision) != "fp16":
+            return self.clip
+        if self._half_clip is None:
+            self._half_clip = self.clip.half_copy()
+        return self._half_clip
+
     def build_method(self, spec: RunSpec, classnames: Sequence[str]):
-        """Instantiate the cell's method for `classnames`, seeded like Dassl before construction."""
+        """Instantiate the cell's method for `classnames`, seeded like Dassl before construction.
+
+        An fp16 cell gets the float16 backbone and float16 learnable tensors, as the references convert
+        their prompt learners (and meta-nets) with `PREC: fp16`.
+        """
         cls = METHODS.get(spec.method)
         cfg = apply_overrides(cls.presets[spec.preset].method, spec.method_config, where=spec.method)
+        precision = self.train_config(spec).precision if cls.requirements.trainable else "fp32"
+        clip = self.clip_for(precision)
         seed_everything(spec.seed)
-        method = cls(self.clip, cfg, classnames)
+        method = cls(clip, cfg, classnames)
         method.fast = self.fast
-        return method.to(self.clip.device)
+        method = method.to(clip.device)
+        return method.half() if clip.dtype == torch.float16 else method
 
     def transform(self) -> TransformSpec:
         """Dassl transforms at the backbone's input size."""
@@ -93,11 +120,11 @@ class CellContext:
         if needs.captions:
             if self.captions is None:
                 raise RuntimeError(f"{type(method).__name__} needs captions but no caption provider is set")
-            captions = self.captions(dataset, items).to(self.clip.device)
+            captions = self.captions(dataset, items).to(method.clip.device, method.clip.dtype)
         return ImageBank(
             dataset,
             items,
-            clip=self.clip,
+            clip=method.clip,
             transform=self.transform(),
             use_features=self.fast.feature_cache and needs.frozen_image_path,
             need_tokens=needs.image_tokens,

@@ -158,6 +158,8 @@ def fit_on(
     select_bank = None
     val_bank = ctx.bank(dataset, val_items, method) if val_items else None
     out.tags["selection"] = cfg.selection
+    ran = ctx.effective_precision(cfg.precision)
+    out.tags["precision"] = ran if ran == cfg.precision else f"{ran} ({cfg.precision} requested; it needs CUDA)"
     if cfg.selection == "best_test":
         select_bank = ctx.bank(dataset, selection_subset.select(dataset.split.test), method)
         out.tags["selection_note"] = "model selection on the test split, as the reference"

@@ -40,7 +40,9 @@ class TrainConfig:
             run's few-shot validation draw; "best_test" keeps the epoch with the best accuracy on the
             training label space's *test* split (BiMoRS's reference: leakage, labelled as such).
         eval_batch_size: test batch size.
-        precision: "fp32", or "amp" (bfloat16 autocast on CUDA).
+        precision: "fp32"; "amp" (bfloat16 autocast on CUDA); or "fp16", the references' `PREC: fp16`:
+            a float16 copy of the backbone, float16 learnable tensors and plain SGD, on CUDA. Elsewhere
+            fp16 runs fp32 (one log line, and the run's `precision` tag says so).
     """
 
     epochs: int = 10
@@ -53,7 +55,7 @@ class TrainConfig:
     aug_views: int = 0
     selection: Literal["last", "best_val", "best_test"] = "last"
     eval_batch_size: int = 100
-    precision: Literal["fp32", "amp"] = "fp32"
+    precision: Literal["fp32", "amp", "fp16"] = "fp32"
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "eval_batch_size"):

@@ -35,10 +35,10 @@ class ImageFeatures:
     pooled: Tensor  # [B, D] projected CLS feature, not normalised
     tokens: Tensor | None = None  # [B, N, W_v] last block output before ln_post (CLS first)
 
-    def to(self, device: torch.device | str) -> ImageFeatures:
-        """Move both tensors to `device`."""
-        tokens = None if self.tokens is None else self.tokens.to(device)
-        return ImageFeatures(self.pooled.to(device), tokens)
+    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> ImageFeatures:
+        """Move both tensors to `device` (and `dtype`, e.g. the half precision of an fp16 backbone)."""
+        tokens = None if self.tokens is None else self.tokens.to(device, dtype)
+        return ImageFeatures(self.pooled.to(device, dtype), tokens)
 
 
 @dataclass
@@ -118,6 +118,20 @@ class FrozenClip(nn.Module):
     def device(self) -> torch.device:
         """Device of the weights."""
         return self.model.positional_embedding.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The weights' dtype (float16 for an fp16 run's copy, else float32)."""
+        return self.model.positional_embedding.dtype
+
+    def half_copy(self) -> FrozenClip:
+        """A float16 copy of this backbone, as the references run it with `PREC: fp16`.
+
+        The copy has its own identity, so features it computes never mix with this one's in the cache.
+        """
+        import copy
+
+        return FrozenClip(copy.deepcopy(self.model).half(), identity=f"{self.identity}|fp16")
 
     @property
     def logit_scale(self) -> Tensor:

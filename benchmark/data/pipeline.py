@@ -199,7 +199,7 @@ class ImageBank:
         else:
             found = self._lookup([(i, view) for i in indices])
             feats = self._stack([found[(i, view)] for i in indices])
-        return feats.to(self.clip.device)
+        return feats.to(self.clip.device, self.clip.dtype)
 
     # -- batches ----------------------------------------------------------------------------------
     def batch(self, indices: Sequence[int], view: int):

@@ -240,14 +240,10 @@ COLLAPSE_COLUMNS = ("run_id", "method", "dataset", "seed", "value", "zero_shot")
 
 
 def _trains(label: str) -> bool:
-    """Whether the method behind a leaderboard label trains (unknown methods count as trained)."""
-    from benchmark.registry import METHODS
+    """Whether the method behind a leaderboard label trains (`benchmark.compare.is_zero_shot` decides)."""
+    from benchmark.compare import is_zero_shot
 
-    name = label.split("[", 1)[0]
-    try:
-        return bool(METHODS.get(name).requirements.trainable)
-    except Exception:  # noqa: BLE001 - a plugin that is no longer installed: treat its runs as trained
-        return True
+    return not is_zero_shot(label.split("[", 1)[0])
 
 
 def collapsed_runs(protocol: str, long: pd.DataFrame) -> pd.DataFrame:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from benchmark.cli import main
+from benchmark.cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main())

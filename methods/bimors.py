@@ -66,9 +66,17 @@ import torch
 from torch import Tensor, nn
 
 from benchmark.backbone import FrozenClip
+from benchmark.core.method import (
+    Batch,
+    Preset,
+    PromptMethod,
+    Requirements,
+    initial_context,
+    normalize,
+    splice_per_image,
+)
+from benchmark.core.train import TrainConfig
 from benchmark.registry import METHODS
-from benchmark.train import TrainConfig
-from methods.base import Batch, Preset, PromptMethod, Requirements, initial_context, normalize, splice_per_image
 
 
 @dataclass(frozen=True)

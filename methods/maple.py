@@ -26,9 +26,9 @@ import torch
 from torch import Tensor, nn
 
 from benchmark.backbone import FrozenClip
+from benchmark.core.method import Batch, Preset, PromptMethod, Requirements, initial_context, normalize, splice_context
+from benchmark.core.train import TrainConfig
 from benchmark.registry import METHODS
-from benchmark.train import TrainConfig
-from methods.base import Batch, Preset, PromptMethod, Requirements, initial_context, normalize, splice_context
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from torch import Tensor
 
 from benchmark.backbone import FrozenClip
+from benchmark.core.method import Batch, Preset, PromptMethod, Requirements, normalize
+from benchmark.core.train import TrainConfig
 from benchmark.registry import METHODS
-from benchmark.train import TrainConfig
-from methods.base import Batch, Preset, PromptMethod, Requirements, normalize
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from benchmark.core.protocol import CellOutput, CellPlan, Protocol, split_tags, train_few_shot
 from benchmark.data.fewshot import split_base_new
-from benchmark.protocol import CellOutput, CellPlan, Protocol, split_tags, train_few_shot
+from benchmark.plan.specs import RunSpec
 from benchmark.registry import PROTOCOLS
-from benchmark.specs import RunSpec
 
 
 class BaseToNew(Protocol):
@@ -34,7 +34,7 @@ class BaseToNew(Protocol):
 
     def run(self, spec: RunSpec, ctx) -> CellOutput:
         """Train on base (unless zero-shot), then evaluate base and new."""
-        from benchmark.evaluate import evaluate
+        from benchmark.core.evaluation import evaluate
 
         out = CellOutput()
         dataset = ctx.dataset(spec.dataset)

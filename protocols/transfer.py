@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from benchmark.core.protocol import CellOutput, CellPlan, Protocol, split_tags, train_few_shot
 from benchmark.data.fewshot import all_classes
-from benchmark.protocol import CellOutput, CellPlan, Protocol, split_tags, train_few_shot
-from benchmark.specs import RunSpec
+from benchmark.plan.specs import RunSpec
 
 
 class SourceToTargets(Protocol):
@@ -45,7 +45,7 @@ class SourceToTargets(Protocol):
 
     def run(self, spec: RunSpec, ctx) -> CellOutput:
         """Train on the source (unless zero-shot), then evaluate source and targets."""
-        from benchmark.evaluate import evaluate
+        from benchmark.core.evaluation import evaluate
 
         out = CellOutput()
         source = ctx.dataset(spec.dataset)

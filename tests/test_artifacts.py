@@ -9,13 +9,13 @@ import pandas as pd
 import pytest
 import torch
 
-from benchmark.artifacts import few_shot_digest, write_run_artifacts
+from benchmark.core.evaluation import Predictions
+from benchmark.core.protocol import CellOutput
+from benchmark.core.train import EpochLog
 from benchmark.data.fewshot import FewShot
 from benchmark.data.splits import Item
-from benchmark.evaluate import Predictions
-from benchmark.protocol import CellOutput
-from benchmark.specs import RunSpec
-from benchmark.train import EpochLog
+from benchmark.plan.specs import RunSpec
+from benchmark.results.artifacts import few_shot_digest, write_run_artifacts
 
 PNG = b"\x89PNG\r\n\x1a\n"
 EXPECTED = {
@@ -132,7 +132,7 @@ def test_predictions_are_byte_identical_across_writes(tmp_path):
 def test_a_default_sweep_leaves_every_artifact_and_compare_reads_them(world_env, capsys):
     from mlflow import MlflowClient
 
-    from benchmark.cli import main
+    from benchmark.cli.main import main
 
     argv = ["run", "--methods", "coop,zeroshot", "--datasets", "mlrsnet", "--seeds", "1", "--set", "epochs=1"]
     assert main([*argv, "--quiet"]) == 0

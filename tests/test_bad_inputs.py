@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from benchmark.cli import main
+from benchmark.cli.main import main
 
 PAPER = ["run", "--profile", "paper", "--datasets", "patternnet", "--methods", "zeroshot", "--seeds", "1"]
 CLASSES = ("forest", "river", "beach")
@@ -151,7 +151,7 @@ def test_catalogue_is_large_and_distinct():
 def test_good_dataset_passes_validation_and_the_image_check_is_cached(isolated, monkeypatch):
     from benchmark.data.catalog import open_dataset
     from benchmark.data.imagecheck import check_dataset_images
-    from benchmark.profiles import get_profile
+    from benchmark.plan.profiles import get_profile
 
     _dataset(isolated)
     dataset = open_dataset(get_profile("paper").dataset("patternnet"), isolated)

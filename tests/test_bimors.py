@@ -7,9 +7,9 @@ import torch
 
 from benchmark.backbone import FrozenClip
 from benchmark.backbone.load import build_tiny_clip
-from benchmark.profiles import get_profile
-from benchmark.speed import FAST, NAIVE
-from methods.base import Batch
+from benchmark.core.method import Batch
+from benchmark.core.shortcuts import FAST, NAIVE
+from benchmark.plan.profiles import get_profile
 from methods.bimors import PRESETS, BiMoRS, BiMoRSConfig
 
 CLASSES = ["forest", "river", "dense_residential", "storage tank", "beach"]

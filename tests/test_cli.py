@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from benchmark.cli import main
+from benchmark.cli.main import main
 
 BAD_INPUTS = [
     (["run", "--methods", "cop", "--dry-run"], "unknown method 'cop'; did you mean 'coop'"),

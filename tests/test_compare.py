@@ -8,18 +8,18 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from benchmark.cli import main
-from benchmark.compare import (
+from benchmark.cli.main import main
+from benchmark.errors import UsageError
+from benchmark.results.compare import (
     CompareReport,
     check_selections,
     compare_outcomes,
     match_runs,
     select_runs,
 )
-from benchmark.compare_format import format_report
-from benchmark.errors import UsageError
-from benchmark.report import log_sweep_reports, write_reports
-from benchmark.tracking import FinishedRun, Tracker
+from benchmark.results.compare_format import format_report
+from benchmark.results.report import log_sweep_reports, write_reports
+from benchmark.run.tracking import FinishedRun, Tracker
 
 
 def outcomes(n, right_a, right_b):

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from benchmark.cli import build_parser, main
-from benchmark.commands.run import _RUN_OPTIONS
-from benchmark.config_file import load_run_config, merge
+from benchmark.cli.config_file import load_run_config, merge
+from benchmark.cli.main import build_parser, main
+from benchmark.cli.run import _RUN_OPTIONS
 from benchmark.errors import UsageError
 
 build_parser()  # fills the run option table

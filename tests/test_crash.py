@@ -26,7 +26,7 @@ from sweep_support import (
     wait_for,
 )
 
-from benchmark.cli import main
+from benchmark.cli.main import main
 
 KILL_SEED = int(os.environ.get("BENCHMARK_KILL_SEED", "7"))
 

@@ -23,10 +23,10 @@ from sweep_support import (
     wait_for,
 )
 
-from benchmark.executors import EXECUTORS
-from benchmark.executors._common import exit_reason
-from benchmark.server import healthy, tracking_server
-from benchmark.worker import worker_device
+from benchmark.run.executors import EXECUTORS
+from benchmark.run.executors._common import exit_reason
+from benchmark.run.server import healthy, tracking_server
+from benchmark.run.worker import worker_device
 
 
 def test_every_executor_is_importable_and_has_run_cells():
@@ -52,7 +52,7 @@ def test_worker_device_keeps_explicit_devices():
 
 def test_tracking_server_binds_localhost_and_stops(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    from benchmark.tracking import Tracker
+    from benchmark.run.tracking import Tracker
 
     Tracker(uri).experiment_id("b2n")  # the driver creates the experiment before serving
     with tracking_server(uri) as http:
@@ -89,8 +89,8 @@ def _status_with_host(url: str, host_header: str) -> int:
 def test_remote_workers_need_a_reachable_tracking_server(tmp_path, monkeypatch):
     """SLURM nodes cannot log to 127.0.0.1: refused up front unless the server listens wider."""
     from benchmark.errors import UsageError
-    from benchmark.executors import submitit_exec
-    from benchmark.runner import RunOptions, validate_options
+    from benchmark.run.executors import submitit_exec
+    from benchmark.run.runner import RunOptions, validate_options
 
     monkeypatch.setattr(submitit_exec, "_cluster", lambda: "slurm")
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
@@ -101,7 +101,7 @@ def test_remote_workers_need_a_reachable_tracking_server(tmp_path, monkeypatch):
 
 
 def _spec_json(seed: int) -> str:
-    from benchmark.specs import RunSpec
+    from benchmark.plan.specs import RunSpec
 
     spec = RunSpec(
         method="zeroshot", preset="world", overrides=(), method_config={}, train_config={}, protocol="b2n",
@@ -112,8 +112,8 @@ def _spec_json(seed: int) -> str:
 
 
 def test_local_pool_reports_each_cell_even_when_worker_setup_fails():
-    from benchmark.executors import local
-    from benchmark.worker import WorkerEnv
+    from benchmark.run.executors import local
+    from benchmark.run.worker import WorkerEnv
 
     env = WorkerEnv(tracking_uri="sqlite:///unused.db", profile="no-such-profile", data_root=".")
     tasks = [(_spec_json(seed), f"cell{seed}") for seed in range(3)]

@@ -1,7 +1,8 @@
 import pandas as pd
 import pytest
 
-from benchmark.leaderboard import (
+from benchmark.plan.specs import LONG_COLUMNS, Result
+from benchmark.results.leaderboard import (
     b2n_table,
     collapsed_runs,
     harmonic_mean,
@@ -10,8 +11,7 @@ from benchmark.leaderboard import (
     transfer_table,
     write_atomic,
 )
-from benchmark.specs import LONG_COLUMNS, Result
-from benchmark.tracking import FinishedRun
+from benchmark.run.tracking import FinishedRun
 
 
 def b2n_run(method, dataset, seed, base, new, key=None):

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from benchmark.speed import FAST, NAIVE
-from methods.base import Batch
+from benchmark.core.method import Batch
+from benchmark.core.shortcuts import FAST, NAIVE
 from methods.maple import MaPLe, MaPLeConfig
 
 CLASSES = ["forest", "river", "dense_residential", "storage tank"]

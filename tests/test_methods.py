@@ -3,9 +3,9 @@
 import pytest
 import torch
 
+from benchmark.core.method import Batch
+from benchmark.core.shortcuts import FAST, NAIVE
 from benchmark.registry import METHODS
-from benchmark.speed import FAST, NAIVE
-from methods.base import Batch
 
 CLASSES = ["forest", "river", "dense_residential"]
 NEW = ["beach", "storage tank"]

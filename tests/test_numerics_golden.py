@@ -23,10 +23,10 @@ from typing import Any
 import pytest
 import torch
 
-from benchmark.config import to_plain
-from benchmark.context import seed_everything
+from benchmark.core.context import seed_everything
+from benchmark.core.method import Batch
+from benchmark.plan.overrides import to_plain
 from benchmark.registry import METHODS
-from methods.base import Batch
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "numerics.json"
 UPDATE = "python tests/test_numerics_golden.py --update"

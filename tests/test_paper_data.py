@@ -11,7 +11,7 @@ import pytest
 from conftest import SHARED
 from PIL import Image
 
-from benchmark.cli import main
+from benchmark.cli.main import main
 from benchmark.data.catalog import DatasetSpec, open_dataset
 from benchmark.data.facts import FACTS_FILE, load_facts
 from benchmark.data.generated_split import ensure_generated_split, split_counts

@@ -21,7 +21,7 @@ KEY_CHECKS = {
 
 def _cases() -> list:
     """(fixture, case) pairs with ids `stem-case`; one placeholder when there is no fixture folder."""
-    from benchmark.parity import fixture_cases, load_fixture
+    from benchmark.core.parity import fixture_cases, load_fixture
 
     params = [
         pytest.param(path, case, id=f"{path.stem}-{case}")
@@ -35,7 +35,7 @@ def _cases() -> list:
 @pytest.mark.parametrize(("path", "case"), _cases())
 def test_fixture_case_is_within_bounds(path: Path | None, case: str | None) -> None:
     require_parity()
-    from benchmark.parity import run_fixture
+    from benchmark.core.parity import run_fixture
 
     results = dict(run_fixture(path, cases=[case]))
     assert list(results) == [f"{path.name} [{case}]"]
@@ -51,7 +51,7 @@ def test_fixture_case_is_within_bounds(path: Path | None, case: str | None) -> N
 @pytest.mark.parity
 def test_index_lists_every_fixture_and_case() -> None:
     """The folder's index agrees with the files, so a fixture the index names cannot go untested."""
-    from benchmark.parity import FAITHFUL, fixture_cases, load_fixture
+    from benchmark.core.parity import FAITHFUL, fixture_cases, load_fixture
 
     folder = require_parity()
     index = json.loads((folder / "index.json").read_text())

@@ -4,8 +4,8 @@ import torch
 
 import benchmark.data.pipeline as pipeline
 from benchmark.data.catalog import DatasetSpec, open_dataset
+from benchmark.data.feature_cache import FeatureCache
 from benchmark.data.transforms import TEST_VIEW, TransformSpec
-from benchmark.features import FeatureCache
 
 
 def bank(tiny_root, clip, cache, need_tokens=True):

@@ -5,13 +5,13 @@ import logging
 import pytest
 import torch
 
-from benchmark.planning import SweepRequest, build_plan
+from benchmark.plan.sweep import SweepRequest, build_plan
 
 
 def _context(world_cache, **kwargs):
     from benchmark.backbone.load import load_backbone, parse_backbone
-    from benchmark.context import CellContext
-    from benchmark.profiles import get_profile
+    from benchmark.core.context import CellContext
+    from benchmark.plan.profiles import get_profile
     from benchmark.world import ensure_world
 
     clip = load_backbone(parse_backbone("world"), device="cpu")
@@ -28,7 +28,7 @@ def test_fp16_on_a_cpu_runs_fp32_says_so_once_and_gives_the_fp32_numbers(world_c
     from benchmark.registry import PROTOCOLS
 
     context = _context(world_cache)
-    with caplog.at_level(logging.WARNING, logger="benchmark.context"):
+    with caplog.at_level(logging.WARNING, logger="benchmark.core.context"):
         half = PROTOCOLS.get("b2n").run(_coop_spec("fp16"), context)
         again = PROTOCOLS.get("b2n").run(_coop_spec("fp16"), context)
     full = PROTOCOLS.get("b2n").run(_coop_spec("fp32"), context)

@@ -65,7 +65,7 @@ def test_entry_point_methods_join_and_cannot_shadow_builtins(monkeypatch):
 
 def test_list_works_without_importing_torch():
     code = (
-        "import sys; from benchmark.cli import main; rc = main(['list']); "
+        "import sys; from benchmark.cli.main import main; rc = main(['list']); "
         "assert 'torch' not in sys.modules, 'torch imported'; sys.exit(rc)"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

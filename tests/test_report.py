@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from benchmark.leaderboard import (
+from benchmark.results.leaderboard import (
     B2N_COLUMNS,
     TRANSFER_COLUMNS,
     b2n_table,
@@ -12,9 +12,9 @@ from benchmark.leaderboard import (
     seed_values,
     transfer_table,
 )
-from benchmark.published import PUBLISHED_DIR, load_published, load_table, method_key
-from benchmark.report import markdown_leaderboard, plot_leaderboard, write_reports
-from benchmark.tracking import FinishedRun
+from benchmark.results.published import PUBLISHED_DIR, load_published, load_table, method_key
+from benchmark.results.report import markdown_leaderboard, plot_leaderboard, write_reports
+from benchmark.run.tracking import FinishedRun
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

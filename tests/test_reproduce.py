@@ -10,12 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmark.cli import main
+from benchmark.cli.main import main
 from benchmark.errors import UsageError
-from benchmark.reproduce import reproduce
-from benchmark.reproduce_check import FAMILY_ALPHA, TOLERANCE, compare, filter_committed
-from benchmark.specs import LONG_COLUMNS
-from benchmark.stats import prediction_halfwidth
+from benchmark.plan.specs import LONG_COLUMNS
+from benchmark.results.reproduce_check import FAMILY_ALPHA, TOLERANCE, compare, filter_committed
+from benchmark.results.stats import prediction_halfwidth
+from benchmark.run.reproduce import reproduce
 
 # Per-seed base/new accuracies of a trained method on two datasets (spread of a few points, as seeds give).
 BASE = {"d1": [80.0, 84.0, 78.0], "d2": [90.0, 88.0, 93.0]}
@@ -192,7 +192,7 @@ def committed_csv(
     folder, world_cache, wrong: int = 0, protocol: str = "b2n", datasets=("mlrsnet",), methods=None, overrides=None
 ):
     """A committed runs csv of coop and zero-shot (b2n: on mlrsnet) with our run_keys, `wrong` of them broken."""
-    from benchmark.planning import SweepRequest, build_plan
+    from benchmark.plan.sweep import SweepRequest, build_plan
 
     assert os.environ["BENCHMARK_CACHE"] == str(world_cache)  # the caller points the cache at the world
     request = SweepRequest(
@@ -231,12 +231,12 @@ def committed_csv(
 
 @pytest.fixture
 def no_sweep(monkeypatch):
-    import benchmark.runner
+    import benchmark.run.runner
 
     def refuse(*args, **kwargs):
         raise AssertionError("a sweep ran although planning should have refused")
 
-    monkeypatch.setattr(benchmark.runner, "run_sweep", refuse)
+    monkeypatch.setattr(benchmark.run.runner, "run_sweep", refuse)
 
 
 def test_foreign_run_keys_are_refused_before_any_sweep(world_cache, tmp_path, monkeypatch, no_sweep):
@@ -262,8 +262,8 @@ def test_cli_reports_foreign_run_keys_in_one_line(world_cache, tmp_path, monkeyp
 
 
 def test_planning_rebuilds_every_protocol_and_skips_labels_the_defaults_do_not_give(world_cache, tmp_path, monkeypatch):
-    from benchmark.planning import SweepRequest
-    from benchmark.reproduce import plan_reproduction
+    from benchmark.plan.sweep import SweepRequest
+    from benchmark.run.reproduce import plan_reproduction
 
     monkeypatch.setenv("BENCHMARK_CACHE", str(world_cache))
     results = tmp_path / "results"
@@ -324,9 +324,9 @@ def test_rerunning_a_committed_sweep_on_the_same_machine_reproduces_it_exactly(w
     """
     from sweep_support import fresh_cache
 
-    from benchmark.commands.reproduce import format_report, json_lines
-    from benchmark.planning import SweepRequest
-    from benchmark.runner import RunOptions, run_sweep
+    from benchmark.cli.reproduce import format_report, json_lines
+    from benchmark.plan.sweep import SweepRequest
+    from benchmark.run.runner import RunOptions, run_sweep
 
     monkeypatch.setenv("BENCHMARK_CACHE", str(world_cache))
     # Two epochs at a high rate without warm-up: seconds per cell, yet seeds 1 and 2 land points apart.

@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from benchmark.cli import main
+from benchmark.cli.main import main
 
 SMALL = ["run", "--methods", "coop,zeroshot", "--datasets", "mlrsnet", "--seeds", "1", "--set", "epochs=2", "--quiet"]
 
@@ -113,9 +113,9 @@ def test_force_reruns_and_the_leaderboard_counts_the_run_key_once(finished_sweep
 
 def test_a_cell_another_sweep_is_running_is_left_to_it(world_env, capsys):
     """Two sweeps over the same cells: a cell with a live RUNNING run elsewhere is not run twice."""
-    from benchmark.planning import SweepRequest, build_plan
-    from benchmark.tracking import Tracker
-    from benchmark.worker import WorkerEnv, execute_cell
+    from benchmark.plan.sweep import SweepRequest, build_plan
+    from benchmark.run.tracking import Tracker
+    from benchmark.run.worker import WorkerEnv, execute_cell
 
     argv = ["run", "--methods", "zeroshot", "--datasets", "mlrsnet,rsicd", "--quiet"]
     plan = build_plan(SweepRequest(methods=["zeroshot"], datasets=["mlrsnet"]))

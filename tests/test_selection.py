@@ -4,15 +4,15 @@ import pandas as pd
 import pytest
 
 from benchmark.errors import UsageError
-from benchmark.planning import SweepRequest, build_plan
-from benchmark.tune import check_seeds, default_grid, grid_points, search_table
+from benchmark.plan.sweep import SweepRequest, build_plan
+from benchmark.run.tune import check_seeds, default_grid, grid_points, search_table
 
 
 @pytest.fixture(scope="module")
 def world_context(world_cache):
     from benchmark.backbone.load import load_backbone, parse_backbone
-    from benchmark.context import CellContext
-    from benchmark.profiles import get_profile
+    from benchmark.core.context import CellContext
+    from benchmark.plan.profiles import get_profile
     from benchmark.world import ensure_world
 
     clip = load_backbone(parse_backbone("world"), device="cpu")

@@ -1,7 +1,7 @@
 import dataclasses
 import json
 
-from benchmark.specs import RunSpec
+from benchmark.plan.specs import RunSpec
 
 
 def spec(**changes):
@@ -64,7 +64,7 @@ def test_variant_names_overrides():
 
 
 def test_numerics_label_and_tag():
-    from benchmark.specs import NUMERICS_VERSION
+    from benchmark.plan.specs import NUMERICS_VERSION
 
     assert RunSpec.numerics_label("coop", 3) == f"coop=3;harness={NUMERICS_VERSION}"
     assert spec().tags()["numerics"] == "coop=1;harness=2"

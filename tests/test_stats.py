@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from benchmark.stats import (
+from benchmark.results.stats import (
     Bootstrap,
     TTest,
     hierarchical_bootstrap,

@@ -4,9 +4,9 @@ import pytest
 import torch
 from torch import nn
 
+from benchmark.core.train import TrainConfig, dassl_lr, fit, steps_per_epoch, view_for_epoch
 from benchmark.data.transforms import VIEWS_PER_SEED, training_view
 from benchmark.errors import RunFailure
-from benchmark.train import TrainConfig, dassl_lr, fit, steps_per_epoch, view_for_epoch
 
 # METHODS.md section 8, per-epoch learning rates of Dassl's constant warm-up + cosine
 TABLE = {
@@ -60,7 +60,7 @@ class _Source:
         self.prepared = list(views)
 
     def batch(self, indices, view):
-        from methods.base import Batch
+        from benchmark.core.method import Batch
 
         return Batch(labels=self.y[indices], images=self.x[indices])
 

@@ -8,7 +8,7 @@ Two tables, because the two halves have different keys and costs:
   encoder, so identical captions are encoded once and a changed dataset caption simply misses.
 
 Together they serve the key (image sha256, captioner id, encoder id) -> (text, embedding). SQLite's
-locking (WAL) makes concurrent workers safe, as in `benchmark.features`.
+locking (WAL) makes concurrent workers safe, as in `benchmark.data.feature_cache`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.sqlite_cache import SqliteCache
+from benchmark.data.sqlite_cache import SqliteCache
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS captions ("

@@ -15,7 +15,7 @@ This module verifies, per dataset, before anything trains:
 * whether the file is the canonical published one (sha256), and how its counts differ from the
   published counts when it is not (a note, not an error: a modified split is a legitimate choice).
 
-No printing here: the command in `benchmark.commands.data` renders the reports.
+No printing here: the command in `benchmark.cli.data` renders the reports.
 """
 
 from __future__ import annotations

@@ -19,10 +19,10 @@ from torch import Tensor
 
 from benchmark.backbone import FrozenClip, ImageFeatures
 from benchmark.data.catalog import Dataset
+from benchmark.data.feature_cache import FeatureCache, feature_space
 from benchmark.data.splits import Item
 from benchmark.data.transforms import TransformSpec, apply_view, load_rgb
 from benchmark.errors import UsageError
-from benchmark.features import FeatureCache, feature_space
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +204,7 @@ class ImageBank:
     # -- batches ----------------------------------------------------------------------------------
     def batch(self, indices: Sequence[int], view: int):
         """The `Batch` of items `indices` under `view`."""
-        from methods.base import Batch
+        from benchmark.data.batch import Batch
 
         indices = list(indices)
         captions = None if self.captions is None else self.captions[indices]

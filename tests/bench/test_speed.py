@@ -2,7 +2,7 @@
 
 `pytest tests/bench --benchmark-only --benchmark-json=bench.json`, then
 `python tests/bench/ratios.py bench.json` prints the median ratios. The naive path is the same code with
-every exact shortcut off (`benchmark.speed.NAIVE`): full-length prompts, a Python loop over images for
+every exact shortcut off (`benchmark.core.shortcuts.NAIVE`): full-length prompts, a Python loop over images for
 per-image prompts, class text recomputed every batch, and the image tower run on pixels every step.
 Both paths get their inputs ready in memory (pixels for naive, cached features for fast), so the timings
 compare computation only.
@@ -16,9 +16,9 @@ import pytest
 import torch
 
 from benchmark.backbone import FrozenClip
+from benchmark.core.method import Batch
+from benchmark.core.shortcuts import FAST, NAIVE
 from benchmark.registry import METHODS
-from benchmark.speed import FAST, NAIVE
-from methods.base import Batch
 
 PATHS = {"fast": FAST, "naive": NAIVE}
 CASES = [pytest.param(m, p, id=f"{m}-{p}") for m, p in itertools.product(METHODS.names(), PATHS)]

@@ -1,0 +1,79 @@
+"""Command line: `python -m benchmark {run,leaderboard,list,ui,parity,world,...}`.
+
+The only module that prints. Every handler returns an exit code: 0 success, 1 some cells failed,
+2 bad input (one line on stderr, before any work starts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from benchmark import __version__
+from benchmark.cli import COMMANDS
+from benchmark.errors import UsageError
+
+log = logging.getLogger("benchmark")
+
+EPILOG = """examples:
+  python -m benchmark run --methods all --protocol b2n
+  python -m benchmark run --methods coop,cocoop --datasets patternnet --seeds 1 --set epochs=5
+  python -m benchmark run --protocol b2n --dry-run
+  python -m benchmark leaderboard
+  python -m benchmark compare coop zeroshot --protocol b2n
+  python -m benchmark reproduce --protocol b2n --methods coop
+  python -m benchmark run --executor local --workers 2 --config sweep.yaml
+  python -m benchmark list methods
+  python -m benchmark parity ../shared/parity/*.pt
+  python -m benchmark ui
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser."""
+    parser = _Parser(
+        prog="benchmark",
+        description="Prompt-learning benchmark harness for CLIP on remote sensing.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for module in COMMANDS:
+        importlib.import_module(module).add_parser(sub)
+    return parser
+
+
+def _configure_logging(verbose: bool, quiet: bool) -> None:
+    import os
+
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "DEBUG" if verbose else "WARNING")
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    for noisy in ("mlflow", "alembic", "urllib3", "filelock", "httpx", "git"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code."""
+    try:
+        args = build_parser().parse_args(argv)
+        _configure_logging(args.verbose, getattr(args, "quiet", False))
+        return args.handler(args)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

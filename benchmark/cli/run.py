@@ -1,0 +1,204 @@
+"""`python -m benchmark run`: flags (or a YAML `--config`) -> a validated sweep -> the runner.
+
+Flags the user types win over the config file, which wins over the defaults; everything is checked
+before any work (one line, exit code 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from benchmark.errors import UsageError
+
+
+def _int_list(text: str, flag: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise UsageError(f"{flag} expects comma-separated integers, got {text!r}") from None
+    if not values:
+        raise UsageError(f"{flag} is empty")
+    return values
+
+
+def _int(text: str, flag: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise UsageError(f"{flag} expects an integer, got {text!r}") from None
+
+
+def _names(text: str) -> list[str]:
+    return [v.strip() for v in text.split(",") if v.strip()]
+
+
+def _presets(values: Sequence[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for value in values:
+        for part in _names(value):
+            method, sep, preset = part.partition("=")
+            if sep:
+                out[method.strip()] = preset.strip()
+            else:
+                out["*"] = method.strip()
+    return out
+
+
+_RUN_DEFAULTS: dict[str, object] = {}  # dest -> default, when neither a flag nor --config gives a value
+_RUN_OPTIONS: list = []  # config_file.Option per run option (the keys a --config file may use)
+_CONFIG_KINDS = {
+    "methods": "names",
+    "datasets": "names",
+    "seeds": "ints",
+    "shots": "int",
+    "workers": "int",
+    "preset": "presets",
+    "overrides": "assignments",
+}
+
+
+def add_parser(sub) -> None:
+    """Add `run` to the CLI."""
+    from benchmark.cli.config_file import Option
+    from benchmark.run.executors import EXECUTORS
+
+    p = sub.add_parser("run", help="run methods under a protocol, log to MLflow, rewrite the leaderboard")
+    p.add_argument("--config", default=None, metavar="FILE.yaml", help="run options from a YAML file; flags win")
+    p.add_argument("--methods", default="all", help="'all' or a comma-separated list (default: all)")
+    p.add_argument(
+        "--protocol", default="b2n", help="b2n | xd | dg (aliases base2new, cross-dataset, domain-generalization)"
+    )
+    p.add_argument("--datasets", default=None, help="comma-separated dataset names (default: the protocol's)")
+    p.add_argument(
+        "--seeds", default=None, help="comma-separated seeds (default: the profile's, world 1,2,3,4,5; paper 1,2,3)"
+    )
+    p.add_argument("--shots", default="16", help="training images per class (default 16)")
+    p.add_argument("--profile", default="world", help="world (default) or paper")
+    p.add_argument(
+        "--backbone",
+        default=None,
+        help="world | random-tiny[:SEED] | tiny:FILE | MODEL[:PRETRAINED or FILE] (paper default ViT-B-16:openai)",
+    )
+    p.add_argument(
+        "--preset", action="append", default=[], help="PRESET for every method that has it, or METHOD=PRESET"
+    )
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="typed override of a method or train config field (coop.n_ctx=4, train.epochs=5)",
+    )
+    p.add_argument("--data-root", default=None, help="dataset root for the paper profile (or BENCHMARK_DATA)")
+    p.add_argument(
+        "--tracking-uri", default=None, help="MLflow store (default: MLFLOW_TRACKING_URI or sqlite:///mlflow.db)"
+    )
+    p.add_argument("--results-dir", default=None, help="where leaderboards go (default: ./results)")
+    p.add_argument("--executor", default="serial", help=f"{' | '.join(EXECUTORS)} (default serial)")
+    p.add_argument("--workers", default="1", help="cells run at once by parallel executors (default 1)")
+    p.add_argument("--ray-address", default=None, help="Ray cluster for --executor ray (default: start a local Ray)")
+    p.add_argument(
+        "--server-host",
+        default="127.0.0.1",
+        help="where a parallel sweep's MLflow server listens (default 127.0.0.1; 0.0.0.0 for SLURM/Ray nodes)",
+    )
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1, ...")
+    p.add_argument("--naive", action="store_true", help="turn every exact shortcut off (reference-equivalent path)")
+    p.add_argument("--force", action="store_true", help="rerun cells that already finished")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved cells as JSON lines; load nothing")
+    p.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")
+    # Every default moves to _RUN_DEFAULTS and the parser's becomes None, so that cmd_run can tell a
+    # flag the user gave (it overrides --config) from a default (the config file overrides it).
+    _RUN_OPTIONS.clear()
+    for action in p._actions:
+        if action.dest in ("help", "config"):
+            continue
+        _RUN_DEFAULTS[action.dest] = action.default
+        keys = tuple(s.lstrip("-") for s in action.option_strings if s.startswith("--")) + (action.dest,)
+        kind = _CONFIG_KINDS.get(action.dest, "bool" if action.nargs == 0 else "str")
+        _RUN_OPTIONS.append(Option(action.dest, keys, kind))
+        action.default = None
+    p.set_defaults(handler=cmd_run)
+
+
+def _resolve_run_args(args: argparse.Namespace) -> argparse.Namespace:
+    """The run options from flags, then the --config file, then the defaults."""
+    from benchmark.cli.config_file import load_run_config, merge
+
+    given = {dest: getattr(args, dest) for dest in _RUN_DEFAULTS}
+    config = load_run_config(args.config, _RUN_OPTIONS) if args.config else {}
+    resolved = argparse.Namespace(**merge(config, given, _RUN_DEFAULTS))
+    if resolved.quiet and not args.quiet:
+        logging.getLogger().setLevel(logging.WARNING)  # `quiet: true` in the file
+    return resolved
+
+
+def _request(args):
+    from benchmark.plan.overrides import parse_assignments
+    from benchmark.plan.sweep import SweepRequest
+
+    return SweepRequest(
+        methods=_names(args.methods),
+        protocol=args.protocol,
+        datasets=_names(args.datasets) if args.datasets else None,
+        seeds=_int_list(args.seeds, "--seeds") if args.seeds is not None else None,
+        shots=_int(args.shots, "--shots"),
+        profile=args.profile,
+        backbone=args.backbone,
+        presets=_presets(args.preset),
+        overrides=parse_assignments(args.overrides),
+        data_root=args.data_root,
+    )
+
+
+def cmd_run(args) -> int:
+    """`run`: execute (or with --dry-run, describe) a sweep."""
+    from pathlib import Path
+
+    from benchmark.paths import default_tracking_uri, results_dir
+
+    args = _resolve_run_args(args)
+    request = _request(args)
+    workers = _int(args.workers, "--workers")
+    if workers < 1:
+        raise UsageError(f"--workers must be a positive integer, got {workers}")
+    if args.dry_run:
+        from benchmark.plan.sweep import build_plan, describe
+
+        plan = build_plan(request)
+        for spec in plan.specs:
+            print(json.dumps(describe(plan, spec)))
+        return 0
+    from benchmark.core.shortcuts import FAST, NAIVE
+    from benchmark.run.runner import RunOptions, run_sweep
+
+    options = RunOptions(
+        tracking_uri=args.tracking_uri or default_tracking_uri(),
+        results_dir=Path(args.results_dir) if args.results_dir else results_dir(),
+        force=args.force,
+        executor=args.executor,
+        workers=workers,
+        device=args.device,
+        fast=NAIVE if args.naive else FAST,
+        progress=not args.quiet and sys.stderr.isatty(),
+        ray_address=args.ray_address,
+        server_host=args.server_host,
+    )
+    outcome = run_sweep(request, options)
+    ran = len(outcome.statuses)
+    summary = f"{ran} cell(s) run, {outcome.skipped} skipped (already finished), {len(outcome.failures)} failed"
+    if outcome.busy:
+        summary += f", {outcome.busy} left to another sweep running them"
+    print(summary)
+    print(f"leaderboard: {outcome.leaderboard}")
+    if outcome.failures:
+        print("failed cells:")
+        for status in outcome.failures:
+            print(f"  {status.label} {status.run_key} run {status.run_id}: {status.reason}")
+        return 1
+    return 0

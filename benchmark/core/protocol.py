@@ -1,0 +1,193 @@
+"""The protocol interface, a cell's output, and the train-then-evaluate step protocols share.
+
+A protocol expands a sweep into cells (which datasets a cell trains and evaluates on), describes a
+cell for `--dry-run` without touching images, and runs a cell with a `CellContext`. Running is pure:
+no MLflow, no files, no printing; the runner persists what `CellOutput` holds.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from benchmark.data.fewshot import ClassSubset, FewShot, dassl_few_shot
+from benchmark.errors import RunFailure
+from benchmark.plan.specs import Result, RunSpec
+
+if TYPE_CHECKING:
+    from benchmark.core.context import CellContext
+    from benchmark.core.evaluation import Predictions
+    from benchmark.core.train import EpochLog
+    from benchmark.data.catalog import Dataset
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CellPlan:
+    """Datasets of one cell: the training dataset and the targets evaluated besides it."""
+
+    dataset: str
+    targets: tuple[str, ...] = ()
+
+
+@dataclass
+class Evaluation:
+    """Predictions on one (eval dataset, subset)."""
+
+    dataset: str
+    subset: str
+    predictions: Predictions
+
+
+@dataclass
+class CellOutput:
+    """What a cell produced; the runner logs it."""
+
+    results: list[Result] = field(default_factory=list)
+    evaluations: list[Evaluation] = field(default_factory=list)
+    history: list[EpochLog] = field(default_factory=list)
+    learned_state: dict[str, Any] = field(default_factory=dict)  # last epoch
+    selected_state: dict[str, Any] = field(default_factory=dict)  # the selected epoch, if one was selected
+    few_shot: FewShot | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def add(self, dataset: str, subset: str, predictions: Predictions) -> None:
+        """Record an evaluation and its accuracy row."""
+        self.evaluations.append(Evaluation(dataset, subset, predictions))
+        self.results.append(Result(dataset, subset, "acc", predictions.accuracy))  # type: ignore[arg-type]
+
+
+def split_tags(out: CellOutput, source: Dataset, targets: Sequence[Dataset] = ()) -> None:
+    """Record on the run whether each dataset's split file is the public one (or generated)."""
+    out.tags.update(source.split_tags())
+    for target in targets:
+        for key, value in target.split_tags().items():
+            out.tags[f"{key}.{target.name}"] = value
+
+
+class Protocol:
+    """Base class of registered protocols."""
+
+    name: str = ""
+    title: str = ""
+
+    def plan(self, datasets: Sequence[str] | None, profile) -> list[CellPlan]:
+        """The cells of a sweep over `datasets` (None: the profile's defaults)."""
+        raise NotImplementedError
+
+    def describe(self, spec: RunSpec, open_dataset) -> dict[str, Any]:
+        """Dry-run description of a cell (class lists), from split files only."""
+        raise NotImplementedError
+
+    def evaluates_unseen_classes(self, cell: CellPlan, datasets: dict[str, Dataset]) -> bool:
+        """Whether a cell evaluates classes the method was not trained on (then per-class prompts fail)."""
+        return True
+
+    def run(self, spec: RunSpec, ctx: CellContext) -> CellOutput:
+        """Train and evaluate one cell."""
+        raise NotImplementedError
+
+
+def train_few_shot(spec: RunSpec, ctx: CellContext, method, dataset: Dataset, subset: ClassSubset, out: CellOutput):
+    """Train `method` on Dassl's few-shot draw restricted to `subset` (nothing for zero-shot).
+
+    The draw is over all classes of the split (so base and new runs of a seed share it) and is kept on
+    `out` for the run's `few_shot.json`; classes with fewer images than shots are tagged.
+
+    Returns:
+        What `fit_on` returns: the parameters for transfer evaluations, or None.
+    """
+    if not type(method).requirements.trainable:
+        return None
+    out.few_shot = dassl_few_shot(dataset.split, spec.shots, spec.seed)
+    if out.few_shot.short_classes:
+        out.tags["short_classes"] = ",".join(out.few_shot.short_classes)
+    return fit_on(
+        spec,
+        ctx,
+        method,
+        dataset,
+        subset.select(out.few_shot.train),
+        selection_subset=subset,
+        out=out,
+        val_items=subset.select(out.few_shot.val),
+    )
+
+
+def fit_on(
+    spec: RunSpec,
+    ctx: CellContext,
+    method,
+    dataset: Dataset,
+    train_items,
+    *,
+    selection_subset: ClassSubset,
+    out: CellOutput,
+    val_items: Sequence | None = None,
+):
+    """Train `method` on `train_items` and return the state to evaluate transfers with.
+
+    The checkpoint that is reported is chosen by `selection` (tagged on the run):
+    * `last`: the last epoch, as most reference scripts report.
+    * `best_val`: the epoch with the best accuracy on `val_items`, the run's own few-shot validation
+      draw in the training label space (Dassl's min(shots, 4) per class). Its parameters are loaded
+      into `method` before any reported evaluation: nothing is chosen by looking at test numbers.
+    * `best_test` (BiMoRS's reference trainer): the model is evaluated on the test split of the
+      training label space after every epoch and the best epoch's parameters are kept for the transfer
+      evaluations, while the training-space accuracy is reported from the last epoch, as the
+      reference's final `test()` does. This is model selection on the test set (leakage), kept for
+      faithfulness; its rows are labelled `best_test` in every leaderboard.
+
+    Whatever the selection, the reported model's accuracy on `val_items` is recorded as the result row
+    (training dataset, "val"): the number a hyper-parameter search (`benchmark tune`) may look at.
+
+    Returns:
+        The parameters to load before evaluating unseen classes or datasets, or None to keep the
+        state `method` holds.
+    """
+    from benchmark.core.evaluation import evaluate
+    from benchmark.core.train import fit
+
+    cfg = ctx.train_config(spec)
+    bank = ctx.bank(dataset, train_items, method)
+    best: dict[str, Any] = {"acc": -1.0, "state": None, "epoch": -1}
+    select_bank = None
+    val_bank = ctx.bank(dataset, val_items, method) if val_items else None
+    out.tags["selection"] = cfg.selection
+    ran = ctx.effective_precision(cfg.precision)
+    out.tags["precision"] = ran if ran == cfg.precision else f"{ran} ({cfg.precision} requested; it needs CUDA)"
+    if cfg.selection == "best_test":
+        select_bank = ctx.bank(dataset, selection_subset.select(dataset.split.test), method)
+        out.tags["selection_note"] = "model selection on the test split, as the reference"
+    elif cfg.selection == "best_val":
+        if val_bank is None:
+            raise RunFailure("selection best_val needs validation shots, and the few-shot draw has none")
+        select_bank = val_bank
+
+    def on_epoch(entry) -> None:
+        if select_bank is not None:
+            acc = evaluate(method, select_bank, selection_subset.classnames, batch_size=cfg.eval_batch_size).accuracy
+            if acc > best["acc"]:
+                best.update(acc=acc, state=copy.deepcopy(method.learned_state()), epoch=entry.epoch)
+            method.train()
+        if ctx.on_epoch is not None:
+            ctx.on_epoch(entry)
+
+    out.history = fit(method, bank, cfg, seed=spec.seed, on_epoch=on_epoch, progress=ctx.progress)
+    out.learned_state = method.learned_state()
+    transfer_state = None
+    if best["state"] is not None:
+        out.tags["selected_epoch"] = str(best["epoch"] + 1)
+        out.selected_state = best["state"]
+        if cfg.selection == "best_val":
+            method.load_learned_state(best["state"])  # every reported number comes from the selected epoch
+        else:
+            transfer_state = best["state"]
+    if val_bank is not None:
+        val = evaluate(method, val_bank, selection_subset.classnames, batch_size=cfg.eval_batch_size)
+        out.results.append(Result(dataset.name, "val", "acc", val.accuracy))
+    return transfer_state

@@ -1,0 +1,367 @@
+"""MLflow as the system of record.
+
+One experiment per protocol, a parent run per invocation, a child run per cell with tags, params, final
+metrics, per-epoch curves and artifacts.
+
+Everything goes through `MlflowClient` with explicit run ids (no fluent global state), so workers
+can log concurrently to a tracking server. A cell's run is FINISHED only after its metrics and
+artifacts are logged; a run left RUNNING by a killed worker is found stale (its lock file is no
+longer held, or its heartbeat is old) and marked KILLED, never counted.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import socket
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmark.errors import UsageError
+from benchmark.plan.specs import RunSpec
+
+log = logging.getLogger(__name__)
+
+STALE_HEARTBEAT_S = 3600.0  # a RUNNING run on another host with no heartbeat for this long is stale
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class WorkerLock:
+    """An flock held for the life of a worker process: while it is held, the worker is alive."""
+
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, path = tempfile.mkstemp(prefix=f"worker-{os.getpid()}-", suffix=".lock", dir=folder)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self.fd, self.path = fd, path
+
+    @staticmethod
+    def is_held(path: str) -> bool:
+        """True when some live process holds the lock at `path`."""
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        finally:
+            os.close(fd)
+        return False
+
+    @staticmethod
+    def prune(folder: Path, *, min_age_s: float = 3600.0) -> int:
+        """Delete lock files nobody holds (one is left per finished process); return how many.
+
+        Only files older than `min_age_s` go, so a lock between its creation and its flock is safe.
+        A run whose lock file is gone reads as stale, exactly as when the file is there unheld.
+        """
+        removed, cutoff = 0, time.time() - min_age_s
+        for path in Path(folder).glob("worker-*.lock"):
+            try:
+                if path.stat().st_mtime < cutoff and not WorkerLock.is_held(str(path)):
+                    path.unlink()
+                    removed += 1
+            except OSError:
+                continue
+        return removed
+
+
+@dataclass
+class FinishedRun:
+    """What the leaderboard needs of a finished cell run."""
+
+    run_id: str
+    tags: dict[str, str]
+    metrics: dict[str, float]
+    end_time: int
+
+
+class Tracker:
+    """Thin typed facade over `MlflowClient`."""
+
+    def __init__(self, uri: str, *, lock_dir: Path | None = None) -> None:
+        from mlflow import MlflowClient
+
+        # MLflow prints a "View run at <url>" line to stdout for every run closed through a server.
+        os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+        ensure_store(uri)
+        self.uri = uri
+        self.client = MlflowClient(tracking_uri=uri)
+        self._lock: WorkerLock | None = None
+        self._lock_dir = lock_dir
+        self._experiments: dict[str, str] = {}  # protocol -> id, once found (a worker asks per cell)
+
+    # -- experiments ------------------------------------------------------------------------------
+    def _artifact_location(self, name: str) -> str | None:
+        if self.uri.startswith("sqlite:///"):
+            db = Path(self.uri.removeprefix("sqlite:///"))
+            return (db.parent / "mlartifacts" / name).resolve().as_uri()
+        return None
+
+    def experiment_id(self, protocol: str, *, create: bool = True) -> str | None:
+        """The experiment of a protocol (created on first use unless `create` is False)."""
+        if protocol not in self._experiments:
+            found = self._find_or_create(protocol, create)
+            if found is None:
+                return None
+            self._experiments[protocol] = found
+        return self._experiments[protocol]
+
+    def _find_or_create(self, protocol: str, create: bool) -> str | None:
+        experiment = self.client.get_experiment_by_name(protocol)
+        if experiment is not None:
+            return experiment.experiment_id
+        if not create:
+            return None
+        try:
+            return self.client.create_experiment(protocol, artifact_location=self._artifact_location(protocol))
+        except Exception:  # noqa: BLE001 - another process created it first
+            experiment = self.client.get_experiment_by_name(protocol)
+            if experiment is None:
+                raise
+            return experiment.experiment_id
+
+    def _search(self, experiment_id: str, filter_string: str) -> Iterator[Any]:
+        token = None
+        while True:
+            page = self.client.search_runs(
+                [experiment_id], filter_string=filter_string, max_results=5000, page_token=token
+            )
+            yield from page
+            token = page.token
+            if not token:
+                return
+
+    # -- reading ----------------------------------------------------------------------------------
+    def finished_runs(self, protocol: str, *, profile: str | None = None) -> list[FinishedRun]:
+        """FINISHED cell runs of a protocol (of one profile, if given), latest per run_key.
+
+        A run_key is never counted twice.
+        """
+        experiment_id = self.experiment_id(protocol, create=False)
+        if experiment_id is None:
+            return []
+        latest: dict[str, FinishedRun] = {}
+        for run in self._search(experiment_id, "attributes.status = 'FINISHED' and tags.kind = 'cell'"):
+            if profile is not None and run.data.tags.get("profile") != profile:
+                continue
+            key = run.data.tags.get("run_key")
+            entry = FinishedRun(run.info.run_id, dict(run.data.tags), dict(run.data.metrics), run.info.end_time or 0)
+            if key and (key not in latest or entry.end_time > latest[key].end_time):
+                latest[key] = entry
+        return list(latest.values())
+
+    def finished_keys(self, protocol: str) -> set[str]:
+        """run_keys that already have a FINISHED run."""
+        return {run.tags["run_key"] for run in self.finished_runs(protocol)}
+
+    # -- writing ----------------------------------------------------------------------------------
+    def _lock_folder(self) -> Path:
+        from benchmark.paths import cache_dir
+
+        return self._lock_dir or cache_dir() / "locks"
+
+    def _worker_tags(self) -> dict[str, str]:
+        if self._lock is None:
+            self._lock = WorkerLock(self._lock_folder())
+        return {"worker_host": socket.gethostname(), "worker_lock": self._lock.path, "heartbeat": str(_now_ms())}
+
+    def start_parent(self, protocol: str, tags: dict[str, str]) -> str:
+        """Open the parent run of a `benchmark run` invocation."""
+        experiment_id = self.experiment_id(protocol)
+        run = self.client.create_run(
+            experiment_id, tags={**tags, "kind": "sweep", **self._worker_tags()}, run_name=f"sweep {protocol}"
+        )
+        return run.info.run_id
+
+    def start_cell(self, spec: RunSpec, parent_id: str | None, *, label: str) -> str:
+        """Open a cell's run with its tags and resolved config as params."""
+        from mlflow.entities import Param
+
+        experiment_id = self.experiment_id(spec.protocol)
+        from benchmark.results.artifacts import git_sha
+
+        tags = {**spec.tags(), "label": label, "kind": "cell", "git_sha": git_sha(), **self._worker_tags()}
+        if parent_id:
+            tags["mlflow.parentRunId"] = parent_id
+        name = f"{label} {spec.dataset} seed{spec.seed}"
+        run = self.client.create_run(experiment_id, tags=tags, run_name=name)
+        params = [Param("preset", spec.preset)]
+        params += [Param(f"method.{k}", _param(v)) for k, v in sorted(spec.method_config.items())]
+        params += [Param(f"train.{k}", _param(v)) for k, v in sorted(spec.train_config.items())]
+        params += [Param(f"override.{k}", str(v)) for k, v in spec.overrides]
+        self.client.log_batch(run.info.run_id, params=params)
+        return run.info.run_id
+
+    def log_epoch(self, run_id: str, epoch: int, values: dict[str, float]) -> None:
+        """Per-epoch metrics (step = epoch) plus a heartbeat tag."""
+        from mlflow.entities import Metric, RunTag
+
+        now = _now_ms()
+        metrics = [Metric(k, float(v), now, epoch) for k, v in values.items()]
+        self.client.log_batch(run_id, metrics=metrics, tags=[RunTag("heartbeat", str(now))])
+
+    def log_results(self, run_id: str, metrics: dict[str, float], tags: dict[str, str]) -> None:
+        """Final metrics and extra tags of a cell."""
+        from mlflow.entities import Metric, RunTag
+
+        now = _now_ms()
+        self.client.log_batch(
+            run_id,
+            metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
+            tags=[RunTag(k, str(v)[:5000]) for k, v in tags.items()],
+        )
+
+    def log_artifacts(self, run_id: str, folder: Path) -> None:
+        """Upload every file of `folder` as the run's artifacts."""
+        self.client.log_artifacts(run_id, str(folder))
+
+    def finish(self, run_id: str) -> None:
+        """Mark a run FINISHED (only after everything is logged)."""
+        self.client.set_terminated(run_id, "FINISHED")
+
+    def fail(self, run_id: str, reason: str, status: str = "FAILED") -> None:
+        """Mark a run FAILED (or KILLED) with the reason as a tag."""
+        try:
+            self.client.set_tag(run_id, "failure_reason", reason[:5000])
+        finally:
+            self.client.set_terminated(run_id, status)
+
+    @staticmethod
+    def _worker_alive(tags: dict[str, str], stale_after_s: float) -> bool:
+        """Whether the worker of a RUNNING run still lives: its lock (this host) or a recent heartbeat."""
+        if tags.get("worker_host") == socket.gethostname():
+            return WorkerLock.is_held(tags.get("worker_lock", ""))
+        return _now_ms() - int(tags.get("heartbeat", "0")) <= stale_after_s * 1000
+
+    def mark_stale(self, protocol: str, *, stale_after_s: float = STALE_HEARTBEAT_S) -> set[str]:
+        """Mark RUNNING runs whose worker is gone as KILLED.
+
+        Returns:
+            The run_keys of cells that live workers (of this or another sweep) are running right now.
+        """
+        experiment_id = self.experiment_id(protocol, create=False)
+        if experiment_id is None:
+            return set()
+        stale, live = 0, set()
+        for run in self._search(experiment_id, "attributes.status = 'RUNNING'"):
+            tags = run.data.tags
+            if not self._worker_alive(tags, stale_after_s):
+                self.fail(run.info.run_id, "worker died (killed or crashed) before the run finished", "KILLED")
+                stale += 1
+            elif tags.get("kind") == "cell":
+                live.add(tags["run_key"])
+        if stale:
+            log.warning("marked %d stale run(s) of %s as KILLED", stale, protocol)
+        WorkerLock.prune(self._lock_folder())
+        return live
+
+    def claim_conflict(self, protocol: str, run_key: str, *, stale_after_s: float = STALE_HEARTBEAT_S) -> str:
+        """Why a cell should not start now: "finished", "running" (by a live worker), or "" (free).
+
+        Workers ask just before they open a cell's run, so two sweeps over the same cells do not both
+        run a cell that either has reached; two workers asking in the same instant can still both
+        start it, and then the leaderboard counts the later run.
+        """
+        experiment_id = self.experiment_id(protocol, create=False)
+        if experiment_id is None:
+            return ""
+        query = f"tags.run_key = '{run_key}' and tags.kind = 'cell'"
+        running = False
+        for run in self._search(experiment_id, query):
+            if run.info.status == "FINISHED":
+                return "finished"
+            running |= run.info.status == "RUNNING" and self._worker_alive(run.data.tags, stale_after_s)
+        return "running" if running else ""
+
+    def fail_open_cells(self, parent_id: str, run_key: str, reason: str, status: str = "FAILED") -> list[str]:
+        """Mark the still-RUNNING runs of cell `run_key` under sweep `parent_id` as failed.
+
+        Executors call this when a worker died while running the cell (killed, segfault, lost node):
+        the worker could not close its own run, and the driver knows which cell it was running.
+        """
+        experiment_id = self.client.get_run(parent_id).info.experiment_id
+        query = f"attributes.status = 'RUNNING' and tags.run_key = '{run_key}'"
+        failed = []
+        for run in self._search(experiment_id, query):
+            if run.data.tags.get("mlflow.parentRunId") == parent_id:
+                self.fail(run.info.run_id, reason, status)
+                failed.append(run.info.run_id)
+        return failed
+
+
+def _param(value: Any) -> str:
+    return json.dumps(value) if isinstance(value, (list, tuple, dict)) else str(value)
+
+
+_CREATE_STORE = "import sys, mlflow; mlflow.MlflowClient(tracking_uri=sys.argv[1]).search_experiments()"
+
+
+def ensure_store(uri: str) -> None:
+    """Create a missing SQLite store atomically, so a sweep killed while it is created leaves none.
+
+    MLflow builds a new store with a series of schema migrations that SQLite cannot roll back as
+    a whole; a kill in the middle would leave a half-built file that every later invocation
+    trips over. The store is built under a temporary name (in a child process, so no connection
+    to that name stays open here) and linked into place only when complete; `os.link` fails
+    when another process got there first, and then its store is used.
+    """
+    if not uri.startswith("sqlite:///"):
+        return
+    db = Path(uri.removeprefix("sqlite:///"))
+    if db.exists():
+        return
+    import subprocess
+    import sys
+    import uuid
+
+    tmp = db.with_name(f".{db.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", _CREATE_STORE, f"sqlite:///{tmp}"], capture_output=True, text=True, timeout=600
+        )
+        if done.returncode != 0:
+            tail = " | ".join(done.stderr.strip().splitlines()[-3:])
+            raise RuntimeError(f"could not create the MLflow store {db}: {tail}")
+        try:
+            os.link(tmp, db)
+            log.info("created MLflow store %s", db)
+        except FileExistsError:
+            log.debug("another process created %s first", db)
+        except OSError:  # a filesystem without hard links
+            if not db.exists():
+                os.replace(tmp, db)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def check_tracking_uri(uri: str) -> None:
+    """Fail fast (UsageError) when the tracking store cannot be reached."""
+    if uri.startswith(("http://", "https://")):
+        import urllib.error
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=5):
+                pass
+        except (urllib.error.URLError, OSError) as exc:
+            raise UsageError(f"tracking server unreachable: {uri} ({getattr(exc, 'reason', exc)})") from None
+    elif uri.startswith("sqlite:///"):
+        folder = Path(uri.removeprefix("sqlite:///")).parent
+        if not folder.is_dir():
+            raise UsageError(f"tracking store folder not found: {folder}")
+    elif uri.startswith(("file:", "./", "/")) or "://" not in uri:
+        raise UsageError(
+            f"tracking URI {uri!r}: use sqlite:///PATH or an http(s) MLflow server (the file store is not supported)"
+        )

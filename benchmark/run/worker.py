@@ -1,0 +1,173 @@
+"""Running one cell inside a worker process: build services once, run the protocol, log to MLflow.
+
+A worker keeps its backbone, datasets and caches across the cells it runs. Every failure of a cell
+is recorded on its MLflow run (FAILED with the reason as a tag) and reported back; the sweep goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmark.core.shortcuts import FAST, FastPath
+from benchmark.errors import RunFailure, UsageError
+from benchmark.plan.specs import RunSpec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WorkerEnv:
+    """Everything a worker needs besides the cell itself (picklable for process pools and clusters)."""
+
+    tracking_uri: str
+    profile: str
+    data_root: str
+    device: str = "auto"
+    fast: FastPath = FAST
+    cache_dir: str | None = None
+    progress: bool = False
+    threads: int = 0  # torch threads in this worker; 0 keeps torch's default
+    force: bool = False  # run cells even when another sweep finished or is running them
+
+
+@dataclass
+class CellStatus:
+    """What a worker reports back for one cell."""
+
+    run_key: str
+    label: str
+    ok: bool
+    run_id: str | None = None
+    reason: str = ""
+    seconds: float = 0.0
+    metrics: dict[str, float] = field(default_factory=dict)
+    claimed: str = ""  # "finished" / "running": another sweep got there first, this cell did not run
+
+
+_SERVICES: dict[tuple, Any] = {}
+
+
+def resolve_device(device: str) -> str:
+    """`auto` -> cuda when available, else cpu."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def worker_device(device: str, index: int) -> str:
+    """The device of the `index`-th worker of a pool: one GPU each, round-robin over visible GPUs.
+
+    `auto` and a bare `cuda` are spread over the GPUs; an explicit device (`cuda:1`, `cpu`) is kept.
+    """
+    if device not in ("auto", "cuda"):
+        return device
+    import torch
+
+    if not torch.cuda.is_available():
+        return resolve_device(device)
+    return f"cuda:{index % torch.cuda.device_count()}"
+
+
+def _services(env: WorkerEnv, backbone: str):
+    """The per-process tracker and cell context (built on first use, then reused)."""
+    key = (env, backbone)
+    if key not in _SERVICES:
+        import torch
+
+        from benchmark.backbone.load import load_backbone, parse_backbone
+        from benchmark.captions import caption_provider
+        from benchmark.core.context import CellContext
+        from benchmark.data.feature_cache import FeatureCache
+        from benchmark.paths import cache_dir
+        from benchmark.plan.profiles import get_profile
+        from benchmark.run.tracking import Tracker
+
+        if env.threads:
+            torch.set_num_threads(env.threads)
+        device = resolve_device(env.device)
+        root = Path(env.cache_dir) if env.cache_dir else cache_dir()
+        profile = get_profile(env.profile)
+        clip = load_backbone(parse_backbone(backbone), device=device)
+        cache = FeatureCache(root / "features" / "features.sqlite") if env.fast.feature_cache else None
+        context = CellContext(
+            profile=profile,
+            data_root=Path(env.data_root),
+            clip=clip,
+            fast=env.fast,
+            cache=cache,
+            captions=caption_provider(profile, cache_root=root, device=device),
+            progress=env.progress,
+        )
+        _SERVICES[key] = (Tracker(env.tracking_uri, lock_dir=root / "locks"), context)
+    return _SERVICES[key]
+
+
+def execute_cell(spec_json: str, label: str, parent_id: str | None, env: WorkerEnv) -> CellStatus:
+    """Run one cell and log it; never raises for a cell's own failure."""
+    from benchmark.registry import PROTOCOLS
+
+    spec = RunSpec.from_json(spec_json)
+    start = time.perf_counter()
+    tracker, ctx = _services(env, spec.backbone)
+    if not env.force:
+        conflict = tracker.claim_conflict(spec.protocol, spec.run_key)
+        if conflict:
+            log.info("%s %s seed %d: %s by another sweep; not run here", label, spec.dataset, spec.seed, conflict)
+            return CellStatus(spec.run_key, label, ok=True, claimed=conflict)
+    run_id = tracker.start_cell(spec, parent_id, label=label)
+    ctx.on_epoch = lambda e: tracker.log_epoch(
+        run_id, e.epoch, {"train_loss": e.train_loss, "train_acc": e.train_acc, "lr": e.lr}
+    )
+    status = CellStatus(spec.run_key, label, ok=False, run_id=run_id)
+    try:
+        output = PROTOCOLS.get(spec.protocol).run(spec, ctx)
+        metrics = {r.metric_key(spec.dataset): r.value for r in output.results}
+        tracker.log_results(run_id, metrics, output.tags)
+        with tempfile.TemporaryDirectory() as tmp:
+            write_artifacts(Path(tmp), spec, output, device=str(ctx.clip.device))
+            tracker.log_artifacts(run_id, Path(tmp))
+        tracker.finish(run_id)
+        status.ok, status.metrics = True, metrics
+    except KeyboardInterrupt:
+        tracker.fail(run_id, "interrupted", "KILLED")
+        raise
+    except (RunFailure, UsageError) as exc:
+        status.reason = str(exc)
+    except Exception as exc:  # noqa: BLE001 - any crash of a cell is recorded, the sweep goes on
+        status.reason = _describe_crash(exc)
+        log.debug("cell %s crashed:\n%s", spec.run_key, traceback.format_exc())
+    finally:
+        ctx.on_epoch = None
+        status.seconds = time.perf_counter() - start
+    if not status.ok:
+        tracker.fail(run_id, status.reason)
+        log.error("%s %s seed %d FAILED: %s", label, spec.dataset, spec.seed, status.reason)
+    return status
+
+
+def _describe_crash(exc: BaseException) -> str:
+    import torch
+
+    if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower():
+        return f"out of memory: {str(exc).splitlines()[0][:300]}"
+    return exception_line(exc)
+
+
+def exception_line(exc: BaseException) -> str:
+    """`TypeName: first line of the message` (at most 300 characters of it): a failure reason tag."""
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
+
+
+def write_artifacts(folder: Path, spec: RunSpec, output, *, device: str = "unknown") -> None:
+    """Write the per-run files a finished run carries; see `benchmark.results.artifacts` for the list."""
+    from benchmark.results.artifacts import write_run_artifacts
+
+    write_run_artifacts(folder, spec, output, device=device)

@@ -128,5 +128,6 @@ METHODS: Registry[type] = Registry(
     "method", builtin=_table("methods", "BUILTIN"), entry_point_group="benchmark.methods"
 )
 PROTOCOLS: Registry[object] = Registry("protocol", builtin=_table("protocols", "BUILTIN"))
+DEFAULT_PROTOCOL = "b2n"  # what `run`, `compare` and `tune` use without `--protocol`
 for _alias, _name in _table("protocols", "ALIASES").items():
     PROTOCOLS.add_alias(_alias, _name)

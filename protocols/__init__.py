@@ -1,9 +1,13 @@
-"""Built-in evaluation protocols, one file each (name -> module; see `benchmark.registry`)."""
+"""Built-in evaluation protocols, one file each (name -> module; see `benchmark.registry`).
+
+`xd` and `dg` are two instances of one source-to-targets protocol, registered by one module.
+"""
 
 BUILTIN = {
     "b2n": "protocols.b2n",
-    "xd": "protocols.cross_dataset",
-    "dg": "protocols.domain_gen",
+    "xd": "protocols.transfer",
+    "dg": "protocols.transfer",
+    "fewshot": "protocols.fewshot",
 }
 
 ALIASES = {
@@ -12,4 +16,6 @@ ALIASES = {
     "cross_dataset": "xd",
     "domain-generalization": "dg",
     "domain_gen": "dg",
+    "few-shot": "fewshot",
+    "few_shot": "fewshot",
 }

@@ -8,13 +8,13 @@ on the new classes of the test split, each in its own label space. HM is derived
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-from benchmark.core.protocol import CellOutput, CellPlan, Protocol, split_tags, train_few_shot
+from benchmark.core.protocol import CellOutput, Protocol, split_tags, train_few_shot
 from benchmark.data.fewshot import split_base_new
 from benchmark.plan.specs import RunSpec
 from benchmark.registry import PROTOCOLS
+from benchmark.results.tables.base_new import BaseNewTable
 
 
 class BaseToNew(Protocol):
@@ -22,10 +22,7 @@ class BaseToNew(Protocol):
 
     name = "b2n"
     title = "base-to-novel"
-
-    def plan(self, datasets: Sequence[str] | None, profile) -> list[CellPlan]:
-        """One cell per dataset."""
-        return [CellPlan(name) for name in (datasets or profile.protocols.b2n)]
+    table = BaseNewTable()
 
     def describe(self, spec: RunSpec, open_dataset) -> dict[str, Any]:
         """Base and new class names in label order."""

@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from runs_support import finished
 from scipy import stats
 
 from benchmark.cli.main import main
@@ -19,7 +20,7 @@ from benchmark.results.compare import (
 )
 from benchmark.results.compare_format import format_report
 from benchmark.results.report import log_sweep_reports, write_reports
-from benchmark.run.tracking import FinishedRun, Tracker
+from benchmark.run.tracking import Tracker
 
 
 def outcomes(n, right_a, right_b):
@@ -263,7 +264,7 @@ def test_transfer_average_is_over_the_targets_only():
 
 def fake(method, seed, shots, label=None, end=0, dataset="ds"):
     tags = {"method": method, "label": label or method, "dataset": dataset, "seed": str(seed), "shots": str(shots)}
-    return FinishedRun(f"{label or method}-{dataset}-{seed}-{shots}-{end}", tags, {}, end)
+    return finished(f"{label or method}-{dataset}-{seed}-{shots}-{end}", tags, {}, end)
 
 
 def test_compare_refuses_to_mix_checkpoint_selections_unless_told():

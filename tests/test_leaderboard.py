@@ -1,16 +1,17 @@
 import pandas as pd
 import pytest
+from runs_support import finished
 
 from benchmark.plan.specs import LONG_COLUMNS, Result
 from benchmark.results.leaderboard import (
-    b2n_table,
     collapsed_runs,
     harmonic_mean,
     long_rows,
     seed_values,
-    transfer_table,
     write_atomic,
 )
+from benchmark.results.tables.base_new import BaseNewTable
+from benchmark.results.tables.transfer import TransferTable
 from benchmark.run.tracking import FinishedRun
 
 
@@ -25,7 +26,7 @@ def b2n_run(method, dataset, seed, base, new, key=None):
         "shots": "16",
         "backbone": "world",
     }
-    return FinishedRun(f"id-{method}-{dataset}-{seed}", tags, {"acc_base": base, "acc_new": new, "lr": 1.0}, 0)
+    return finished(f"id-{method}-{dataset}-{seed}", tags, {"acc_base": base, "acc_new": new, "lr": 1.0}, 0)
 
 
 RUNS = [
@@ -45,7 +46,7 @@ def test_long_rows_have_the_documented_schema():
 
 
 def test_b2n_arithmetic_on_hand_made_rows():
-    table = b2n_table(long_rows(RUNS), ["A", "B"]).set_index("dataset")
+    table = BaseNewTable().wide(long_rows(RUNS), ["A", "B"]).set_index("dataset")
     a = table.loc["A"]
     assert (a.n_seeds, a.base_mean, a.new_mean) == (3, 82.0, 60.0)
     assert a.base_std == pytest.approx(2.0, abs=0.005)  # sample std (ddof 1) of 80, 82, 84
@@ -62,7 +63,7 @@ def test_b2n_arithmetic_on_hand_made_rows():
 
 def test_average_row_uses_only_seeds_every_dataset_has():
     runs = [*RUNS, b2n_run("m", "A", 4, 100, 100)]
-    avg = b2n_table(long_rows(runs)).set_index("dataset").loc["average"]
+    avg = BaseNewTable().wide(long_rows(runs)).set_index("dataset").loc["average"]
     assert avg.n_seeds == 3 and avg.base_mean == 76.0
 
 
@@ -87,17 +88,21 @@ def test_transfer_table_averages_targets_not_the_source():
             "backbone": "world",
         }
         metrics = {"acc_all": src, "acc_all/T1": t1, "acc_all/T2": t2}
-        runs.append(FinishedRun(f"r{seed}", tags, metrics, 0))
-    table = transfer_table(long_rows(runs), ["T1", "T2"]).set_index("target")
+        runs.append(finished(f"r{seed}", tags, metrics, 0))
+    table = TransferTable().wide(long_rows(runs), ["T1", "T2"]).set_index("target")
     assert list(table.index) == ["S", "T1", "T2", "average"]
     assert table.loc["S"].acc_mean == 91.0 and table.loc["T1"].acc_std == pytest.approx(2.83, abs=0.005)
     assert table.loc["average"].acc_mean == pytest.approx((50 + 53) / 2)
 
 
-def test_metric_keys_round_trip():
-    for result, train in [(Result("A", "base", "acc", 1.5), "A"), (Result("T", "all", "acc", 2.0), "S")]:
-        assert Result.from_metric_key(result.metric_key(train), result.value, train) == result
-    assert Result.from_metric_key("train_loss", 1.0, "A") is None
+def test_long_rows_come_from_the_result_rows_not_from_metric_names():
+    run = b2n_run("m", "A", 1, 80, 60)
+    # MLflow metrics are a view: a run's rows are its results.json rows, whatever its metrics say
+    run.metrics.update({"acc_base": 1.0, "acc_all/B": 2.0})
+    long = long_rows([run])
+    assert sorted(long.subset) == ["base", "new"] and sorted(long.value) == [60.0, 80.0]
+    assert long_rows([FinishedRun("x", run.tags, {"acc_base": 80.0}, 0)]).empty
+    assert Result("T", "all", "acc", 2.0).metric_key("S") == "acc_all/T"
 
 
 def test_write_atomic_replaces_the_file(tmp_path):
@@ -114,7 +119,7 @@ def test_one_seed_of_one_configuration_counts_once():
     old.end_time, new.end_time = 1, 2
     long = long_rows([new, old, b2n_run("m", "A", 2, 82, 62)])
     assert sorted(set(long.run_key)) == ["m-A-2", "new-version-key"]
-    assert b2n_table(long).set_index("dataset").loc["A"].n_seeds == 2
+    assert BaseNewTable().wide(long).set_index("dataset").loc["A"].n_seeds == 2
 
 
 def test_transfer_runs_over_other_target_sets_do_not_double_count_seeds():
@@ -130,11 +135,11 @@ def test_transfer_runs_over_other_target_sets_do_not_double_count_seeds():
             "backbone": "world",
             "targets": targets,
         }
-        return FinishedRun(key, tags, metrics, end)
+        return finished(key, tags, metrics, end)
 
     partial = xd("k1", "T1", 1, {"acc_all": 90, "acc_all/T1": 40})
     full = xd("k2", "T1,T2", 2, {"acc_all": 92, "acc_all/T1": 44, "acc_all/T2": 60})
-    table = transfer_table(long_rows([partial, full])).set_index("target")
+    table = TransferTable().wide(long_rows([partial, full])).set_index("target")
     assert table.loc["S"].n_seeds == 1 and table.loc["S"].acc_mean == 92
     assert table.loc["T1"].acc_mean == 44 and table.loc["average"].acc_mean == 52
 
@@ -151,7 +156,7 @@ def test_ci95_is_student_t_over_seeds_recomputed_from_the_runs_csv(tmp_path):
     ]
     long = long_rows(runs)
     write_atomic(long, tmp_path / "runs_b2n.csv")
-    board = b2n_table(long, ["A", "B"])
+    board = BaseNewTable().wide(long, ["A", "B"])
     csv = pd.read_csv(tmp_path / "runs_b2n.csv")
     for row in board[board.dataset != "average"].itertuples(index=False):
         for subset in ("base", "new"):

@@ -20,6 +20,8 @@ from benchmark.data.splits import read_split
 from benchmark.errors import UsageError
 
 SPLITS = SHARED / "splits"
+# the RS scene datasets peers report on, with their class counts
+PEER_DATASETS = {"eurosat": 10, "ucmerced": 21, "aid": 30, "whurs19": 19, "rsscn7": 7, "optimal31": 31, "rsicb256": 35}
 needs_splits = pytest.mark.skipif(not (SPLITS / "patternnet.json").is_file(), reason="public split files not available")
 
 
@@ -76,6 +78,9 @@ def test_facts_match_the_public_files_and_their_checksums():
             assert fact.sha256 is None and fact.classnames == () and not fact.known
             assert spec.canonical_sha256 is None and spec.classnames == ()
             continue
+        if name in PEER_DATASETS:  # recorded from references, not derived from a file (tested below)
+            assert not (SPLITS / fact.split_file).exists() and not fact.known
+            continue
         path = SPLITS / fact.split_file
         assert fact.sha256 == sums[fact.split_file] == hashlib.sha256(path.read_bytes()).hexdigest()
         split = read_split(path)
@@ -105,6 +110,41 @@ def test_published_class_orders_start_as_documented():
     assert facts["patternnet"].classnames[:2] == ("oil_well", "runway")
     assert facts["rsicd"].classnames[0] == "center"
     assert len({facts[n].classnames for n in ("patternnetv2", "rsicdv2", "resisc45v2", "mlrsnetv2")}) == 1
+
+
+def test_peer_datasets_are_listed_with_their_class_counts(capsys):
+    code, out, _ = run_cli(capsys, ["list", "datasets", "--profile", "paper"])
+    assert code == 0
+    rows = {line.split()[0]: line for line in out.splitlines()[1:]}
+    for name, n in PEER_DATASETS.items():
+        assert rows[name].endswith(f" {n} classes"), rows.get(name)
+
+
+def test_peer_dataset_facts_are_recorded_with_their_source():
+    from benchmark.data.facts.build import RECORDED, recorded_facts
+
+    facts, data = load_facts(), json.loads(FACTS_FILE.read_text())["datasets"]
+    assert set(RECORDED) == set(PEER_DATASETS)
+    for name, n in PEER_DATASETS.items():
+        fact, spec = facts[name], PAPER_DATASETS[name]
+        assert data[name] == recorded_facts(name)  # the file is what the builder records
+        assert len(fact.classnames) == len(set(fact.classnames)) == n
+        assert fact.sha256 is None and not fact.known and spec.canonical_sha256 is None
+        assert fact.source.startswith("recorded, not derived from a file") and fact.images > 0
+        folders = fact.class_folders or fact.classnames
+        assert list(folders) == sorted(folders)  # label order: the sorted class-folder order
+        assert (spec.classnames, spec.class_folders) == (fact.classnames, fact.class_folders)
+
+
+def test_eurosat_facts_are_coops_split():
+    fact, spec = load_facts()["eurosat"], PAPER_DATASETS["eurosat"]
+    assert (spec.folder, spec.image_dir, spec.split_file) == ("eurosat", "2750", "split_zhou_EuroSAT.json")
+    assert fact.split_file == spec.split_file and fact.sha256 is None and not fact.known
+    assert fact.counts == {"train": 13500, "val": 5400, "test": 8100}
+    assert sum(fact.counts.values()) == fact.images == 27000
+    assert len(fact.classnames) == len(fact.class_folders) == 10
+    assert (fact.class_folders[0], fact.classnames[0]) == ("AnnualCrop", "Annual Crop Land")
+    assert (fact.class_folders[9], fact.classnames[9]) == ("SeaLake", "Sea or Lake")
 
 
 # -- canonical detection ------------------------------------------------------------------------
@@ -383,3 +423,62 @@ def test_paper_dry_run_uses_the_published_class_order(isolated, capsys):
     assert code == 0, err
     cell = json.loads(out.splitlines()[0])
     assert cell["source_classes"] == cell["target_classes"]["rsicdv2"] == list(load_facts()["rsicdv2"].classnames)
+
+
+# -- the peers' RS scene datasets on placeholder roots ------------------------------------------------------
+def placeholder(root: Path, name: str, per_class: int = 5, drop: tuple[str, ...] = ()) -> Path:
+    """`<root>/<Folder>/<image_dir>/<class folder>/*.jpg`: `per_class` 8x8 JPEGs for every known class."""
+    spec = PAPER_DATASETS[name]
+    for folder in spec.class_folders or spec.classnames:
+        if folder not in drop:
+            (root / spec.folder / spec.image_dir / folder).mkdir(parents=True, exist_ok=True)
+            for i in range(per_class):
+                Image.new("RGB", (8, 8), (40 * i, 90, 140)).save(
+                    root / spec.folder / spec.image_dir / folder / f"{i}.jpg"
+                )
+    return root / spec.folder
+
+
+@pytest.mark.parametrize("name", sorted(PEER_DATASETS))
+def test_peer_dataset_placeholder_opens_with_a_tagged_generated_split(name, tmp_path):
+    placeholder(tmp_path / "data", name)
+    dataset = open_dataset(PAPER_DATASETS[name], tmp_path / "data", split_cache=tmp_path / "cache")
+    assert dataset.generated_split and dataset.split_status == "generated"
+    assert dataset.split_tags() == {"split_canonical": "no", "split_generated": "yes"}
+    assert dataset.classnames == load_facts()[name].classnames  # the recorded order, not the folders'
+    n = PEER_DATASETS[name]
+    assert [len(dataset.split.subset(s)) for s in ("train", "val", "test")] == [2 * n, n, 2 * n]
+    assert all(dataset.image_path(item).is_file() for item in dataset.split.test)
+
+
+def test_eurosat_generated_split_has_coops_folders_and_names(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("BENCHMARK_CACHE", str(tmp_path / "cache"))
+    root = tmp_path / "data"
+    placeholder(root, "eurosat")
+    argv = ["data", "check", "--profile", "paper", "--datasets", "eurosat", "--data-root", str(root)]
+    code, out, err = run_cli(capsys, argv)
+    assert code == 0, err
+    assert out.splitlines()[1].split() == ["eurosat", "10", "20", "10", "20", "generated", "50", "ok"]
+    first = open_dataset(PAPER_DATASETS["eurosat"], root).split.train[0]
+    assert first.path.startswith("AnnualCrop/") and (first.label, first.classname) == (0, "Annual Crop Land")
+
+    shutil.rmtree(root / "eurosat" / "2750" / "Forest")  # a partial copy keeps the recorded order
+    dataset = open_dataset(PAPER_DATASETS["eurosat"], root)
+    assert dataset.classnames[:2] == ("Annual Crop Land", "Herbaceous Vegetation Land")
+    assert _fail(capsys, root, "eurosat").endswith("the published split has 10; lacking: ['Forest']")
+
+
+def test_generated_split_keeps_the_known_order_for_a_partial_folder_set(tmp_path):
+    image_folder(tmp_path, {"runway": 4, "forest": 4, "extra": 4}, folder="X")
+    spec = DatasetSpec("x", "X", "x.json", classnames=("runway", "beach", "forest"))
+    dataset = open_dataset(spec, tmp_path, split_cache=tmp_path / "cache")
+    assert dataset.classnames == ("runway", "forest", "extra")  # known order first, unknown folders after
+
+
+def test_a_users_own_split_for_a_peer_dataset_is_unknown(tmp_path):
+    folder = placeholder(tmp_path, "rsscn7")
+    generated = open_dataset(PAPER_DATASETS["rsscn7"], tmp_path, split_cache=tmp_path / "cache")
+    shutil.copyfile(generated.split_path, folder / "rsscn7.json")
+    dataset = open_dataset(PAPER_DATASETS["rsscn7"], tmp_path)
+    assert not dataset.generated_split and dataset.split_status == "unknown"
+    assert dataset.split_tags() == {"split_canonical": "unknown", "split_generated": "no"}

@@ -2,19 +2,17 @@
 
 import pandas as pd
 import pytest
+from runs_support import finished
 
 from benchmark.results.leaderboard import (
-    B2N_COLUMNS,
-    TRANSFER_COLUMNS,
-    b2n_table,
     long_rows,
     rebuild,
     seed_values,
-    transfer_table,
 )
 from benchmark.results.published import PUBLISHED_DIR, load_published, load_table, method_key
 from benchmark.results.report import markdown_leaderboard, plot_leaderboard, write_reports
-from benchmark.run.tracking import FinishedRun
+from benchmark.results.tables.base_new import BaseNewTable
+from benchmark.results.tables.transfer import TransferTable
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -31,7 +29,7 @@ def run(method, dataset, seed, metrics, protocol="b2n", profile="world"):
         "backbone": "world",
         "profile": profile,
     }
-    return FinishedRun(f"id-{method}-{dataset}-{seed}", tags, metrics, 0)
+    return finished(f"id-{method}-{dataset}-{seed}", tags, metrics, 0)
 
 
 def b2n_runs(datasets=("patternnet", "rsicd"), profile="world"):
@@ -74,7 +72,7 @@ def test_published_lookup_maps_our_names():
 
 def test_markdown_marks_the_best_cell_per_dataset_and_keeps_average_last():
     long = long_rows(b2n_runs())
-    wide = b2n_table(long, ["patternnet", "rsicd"])
+    wide = BaseNewTable().wide(long, ["patternnet", "rsicd"])
     text = markdown_leaderboard("b2n", wide, profile="world", seeds=seed_values("b2n", long))
     rows = [line for line in text.splitlines() if line.startswith("| ") and "---" not in line][1:]
     assert [r.split(" | ")[0].strip("| ") for r in rows] == ["patternnet"] * 2 + ["rsicd"] * 2 + ["average"] * 2
@@ -92,7 +90,7 @@ def test_markdown_bolds_only_a_best_that_the_seeds_separate_from_the_runner_up()
         runs.append(run("alpha", "patternnet", seed, {"acc_base": a, "acc_new": 50}))
         runs.append(run("beta", "patternnet", seed, {"acc_base": b, "acc_new": 40 + seed}))
     long = long_rows(runs)
-    text = markdown_leaderboard("b2n", b2n_table(long), profile="world", seeds=seed_values("b2n", long))
+    text = markdown_leaderboard("b2n", BaseNewTable().wide(long), profile="world", seeds=seed_values("b2n", long))
     alpha = next(line for line in text.splitlines() if line.startswith("| patternnet | alpha"))
     beta = next(line for line in text.splitlines() if line.startswith("| patternnet | beta"))
     assert "79.00 ≈" in alpha and "74.00 ≈" in beta and "**79.00**" not in alpha  # a tie, said so
@@ -103,7 +101,7 @@ def test_markdown_bolds_only_a_best_that_the_seeds_separate_from_the_runner_up()
 def test_paper_profile_shows_published_value_and_difference():
     datasets = ("patternnet", "rsicd", "resisc45", "mlrsnet")
     maple = [run("maple", "mlrsnet", s, {"acc_base": 79.0, "acc_new": 55.0}, profile="paper") for s in (1, 2, 3)]
-    wide = b2n_table(long_rows([*b2n_runs(datasets, profile="paper"), *maple]), datasets)
+    wide = BaseNewTable().wide(long_rows([*b2n_runs(datasets, profile="paper"), *maple]), datasets)
     text = markdown_leaderboard("b2n", wide, published=load_published("b2n"), profile="paper")
     lines = text.splitlines()
     assert "base paper (diff)" in text
@@ -124,7 +122,7 @@ def test_published_values_only_beside_rows_run_in_the_published_setting():
         run("coop[random-tiny, 1-shot]", "patternnet", s, {"acc_base": 5.0, "acc_new": 4.0}, profile="paper")
         for s in (1, 2)
     ]
-    wide = b2n_table(long_rows(runs), ["patternnet"])
+    wide = BaseNewTable().wide(long_rows(runs), ["patternnet"])
     text = markdown_leaderboard("b2n", wide, published=load_published("b2n"), profile="paper")
     row = next(line for line in text.splitlines() if line.startswith("| patternnet | coop"))
     assert "91.62" not in row and "(-86" not in row and "– [1]" in row
@@ -132,7 +130,7 @@ def test_published_values_only_beside_rows_run_in_the_published_setting():
 
 
 def test_average_is_compared_only_over_the_published_datasets():
-    wide = b2n_table(long_rows(b2n_runs(("patternnet", "rsicd"), profile="paper")), ["patternnet", "rsicd"])
+    wide = BaseNewTable().wide(long_rows(b2n_runs(("patternnet", "rsicd"), profile="paper")), ["patternnet", "rsicd"])
     text = markdown_leaderboard("b2n", wide, published=load_published("b2n"), profile="paper")
     average = next(line for line in text.splitlines() if line.startswith("| average | coop"))
     assert "87.10" not in average and "–" in average  # ours averages 2 datasets, the paper 4
@@ -144,8 +142,8 @@ def test_transfer_markdown_and_png(tmp_path):
         for method, shift in (("coop", 0.0), ("maple", 2.0)):
             metrics = {"acc_all": 85 + shift, "acc_all/rsicd": 43 + shift + seed, "acc_all/resisc45": 49.0}
             runs.append(run(method, "patternnet", seed, metrics, protocol="xd", profile="paper"))
-    wide = transfer_table(long_rows(runs), ["rsicd", "resisc45"])
-    assert tuple(wide.columns) == TRANSFER_COLUMNS
+    wide = TransferTable().wide(long_rows(runs), ["rsicd", "resisc45"])
+    assert tuple(wide.columns) == TransferTable.columns
     written = write_reports("xd", wide, tmp_path, profile="paper", seeds=seed_values("xd", long_rows(runs)))
     text = (tmp_path / "leaderboard_xd.md").read_text()
     maple_rsicd = next(line for line in text.splitlines() if line.startswith("| patternnet | rsicd | maple"))
@@ -157,11 +155,11 @@ def test_transfer_markdown_and_png(tmp_path):
 
 
 def test_png_is_produced_for_b2n_and_for_an_empty_table(tmp_path):
-    wide = b2n_table(long_rows(b2n_runs()), ["patternnet", "rsicd"])
+    wide = BaseNewTable().wide(long_rows(b2n_runs()), ["patternnet", "rsicd"])
     plot_leaderboard("b2n", wide, tmp_path / "b.png")
     data = (tmp_path / "b.png").read_bytes()
     assert data.startswith(PNG) and len(data) > 10_000
-    plot_leaderboard("dg", pd.DataFrame(columns=list(TRANSFER_COLUMNS)), tmp_path / "empty.png")
+    plot_leaderboard("dg", pd.DataFrame(columns=list(TransferTable.columns)), tmp_path / "empty.png")
     assert (tmp_path / "empty.png").read_bytes().startswith(PNG)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary files left
 
@@ -170,7 +168,7 @@ class FakeTracker:
     def __init__(self, runs):
         self.runs = runs
 
-    def finished_runs(self, protocol, *, profile=None):
+    def finished_runs(self, protocol, *, profile=None, with_results=False):
         runs = [r for r in self.runs if r.tags["protocol"] == protocol]
         return [r for r in runs if profile is None or r.tags.get("profile") == profile]
 
@@ -178,7 +176,7 @@ class FakeTracker:
 def test_rebuild_writes_csv_with_ci95_columns_and_the_md_and_png(tmp_path):
     rebuild(FakeTracker(b2n_runs()), "b2n", tmp_path, profile="world", order=["patternnet", "rsicd"])
     board = pd.read_csv(tmp_path / "leaderboard_b2n.csv")
-    assert tuple(board.columns) == B2N_COLUMNS
+    assert tuple(board.columns) == BaseNewTable.columns
     coop = board[(board.method == "coop") & (board.dataset == "patternnet")].iloc[0]
     assert coop.base_ci95 == pytest.approx(round(4.302653 * 1.0 / 3**0.5, 2))  # t(0.975, 2) * s / sqrt(3), s = 1
     assert coop.new_ci95 == 0.0

@@ -103,6 +103,16 @@ def test_leaderboard_command_rebuilds_from_mlflow_alone(finished_sweep):
     assert path.read_text() == before
 
 
+def test_leaderboard_rebuilds_from_the_runs_csv_alone_byte_identical(finished_sweep, tmp_path):
+    """The committed runs CSV is enough: no tracking store, the same CSV, Markdown and figure."""
+    results = finished_sweep / "results"
+    argv = ["leaderboard", "--protocol", "b2n", "--from-runs", str(results / "runs_b2n.csv")]
+    assert main([*argv, "--results-dir", str(tmp_path), "--tracking-uri", "sqlite:////nonexistent/x.db"]) == 0
+    for name in ("leaderboard_b2n.csv", "leaderboard_b2n.md", "runs_b2n.csv"):
+        assert (tmp_path / name).read_bytes() == (results / name).read_bytes(), name
+    assert (tmp_path / "leaderboard_b2n.png").stat().st_size > 0
+
+
 def test_force_reruns_and_the_leaderboard_counts_the_run_key_once(finished_sweep, capsys):
     argv = ["run", "--methods", "zeroshot", "--datasets", "mlrsnet", "--seeds", "1", "--quiet", "--force"]
     assert main(argv) == 0

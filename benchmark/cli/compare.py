@@ -14,6 +14,7 @@ import argparse
 import json
 
 from benchmark.errors import UsageError
+from benchmark.registry import DEFAULT_PROTOCOL
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -28,7 +29,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("method_a", metavar="METHOD_A", help="method name or leaderboard label, e.g. coop")
     p.add_argument("method_b", metavar="METHOD_B", help="method name or leaderboard label, e.g. zeroshot")
-    p.add_argument("--protocol", default="b2n", help="b2n (default), xd or dg")
+    p.add_argument("--protocol", default=DEFAULT_PROTOCOL, help=f"a registered protocol (default {DEFAULT_PROTOCOL})")
     p.add_argument("--profile", default="world", help="only runs of this profile (default world; 'any' for all)")
     p.add_argument("--resamples", default="2000", help="bootstrap resamples (default 2000)")
     p.add_argument(

@@ -4,7 +4,7 @@
     methods: [coop, zeroshot]
     protocol: b2n
     seeds: [1, 2, 3]
-    shots: 16
+    shots: [1, 4, 16]
     set: {coop.n_ctx: 4, epochs: 5}
     executor: local
     workers: 2

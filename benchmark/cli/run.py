@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from benchmark.errors import UsageError
+from benchmark.registry import DEFAULT_PROTOCOL
 
 
 def _int_list(text: str, flag: str) -> list[int]:
@@ -54,7 +55,7 @@ _CONFIG_KINDS = {
     "methods": "names",
     "datasets": "names",
     "seeds": "ints",
-    "shots": "int",
+    "shots": "ints",
     "workers": "int",
     "preset": "presets",
     "overrides": "assignments",
@@ -70,13 +71,20 @@ def add_parser(sub) -> None:
     p.add_argument("--config", default=None, metavar="FILE.yaml", help="run options from a YAML file; flags win")
     p.add_argument("--methods", default="all", help="'all' or a comma-separated list (default: all)")
     p.add_argument(
-        "--protocol", default="b2n", help="b2n | xd | dg (aliases base2new, cross-dataset, domain-generalization)"
+        "--protocol",
+        default=DEFAULT_PROTOCOL,
+        help="b2n | xd | dg | fewshot, or any registered protocol (aliases base2new, cross-dataset, "
+        f"domain-generalization, few-shot; default {DEFAULT_PROTOCOL})",
     )
     p.add_argument("--datasets", default=None, help="comma-separated dataset names (default: the protocol's)")
     p.add_argument(
         "--seeds", default=None, help="comma-separated seeds (default: the profile's, world 1,2,3,4,5; paper 1,2,3)"
     )
-    p.add_argument("--shots", default="16", help="training images per class (default 16)")
+    p.add_argument(
+        "--shots",
+        default=None,
+        help="training images per class, comma-separated for several (default: the protocol's, 16; fewshot 1,2,4,8,16)",
+    )
     p.add_argument("--profile", default="world", help="world (default) or paper")
     p.add_argument(
         "--backbone",
@@ -147,7 +155,7 @@ def _request(args):
         protocol=args.protocol,
         datasets=_names(args.datasets) if args.datasets else None,
         seeds=_int_list(args.seeds, "--seeds") if args.seeds is not None else None,
-        shots=_int(args.shots, "--shots"),
+        shots=_int_list(args.shots, "--shots") if args.shots is not None else None,
         profile=args.profile,
         backbone=args.backbone,
         presets=_presets(args.preset),

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 
 from benchmark.errors import UsageError
+from benchmark.registry import DEFAULT_PROTOCOL
 
 EXAMPLES = """examples:
   python -m benchmark tune coop
@@ -33,7 +34,11 @@ def add_parser(sub) -> None:
         metavar="KEY=V1,V2",
         help="override values to search (repeatable); default: {lr/2, lr} x {epochs/2, epochs} of the preset",
     )
-    p.add_argument("--protocol", default="b2n", help="protocol whose validation shots score the grid (default b2n)")
+    p.add_argument(
+        "--protocol",
+        default=DEFAULT_PROTOCOL,
+        help=f"protocol whose validation shots score the grid (default {DEFAULT_PROTOCOL})",
+    )
     p.add_argument("--profile", default="world", help="world (default) or paper")
     p.add_argument("--preset", default=None, help="the preset to tune (default: the profile's for the protocol)")
     p.add_argument("--datasets", default=None, help="comma-separated datasets (default: the protocol's)")

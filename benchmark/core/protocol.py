@@ -70,14 +70,49 @@ def split_tags(out: CellOutput, source: Dataset, targets: Sequence[Dataset] = ()
 
 
 class Protocol:
-    """Base class of registered protocols."""
+    """Base class of registered protocols: one file in `protocols/` subclasses it and registers an instance.
+
+    Attributes:
+        name: the registry name (`--protocol`), also the MLflow experiment's name.
+        title: the readable name used in leaderboards.
+        table: the result table kind (a `benchmark.results.tables.TableKind`): the leaderboard's
+            columns, rows, figure and published-number matching.
+        default_shots: `--shots` when none is given.
+        shots_axis: the shot count is an axis of the leaderboard (few-shot curves), so a label never
+            marks it; otherwise a run with shots outside `default_shots` is marked `<K>-shot`.
+    """
 
     name: str = ""
     title: str = ""
+    table: Any = None
+    default_shots: tuple[int, ...] = (16,)
+    shots_axis: bool = False
+
+    @property
+    def leaderboard_name(self) -> str:
+        """`results/leaderboard_<leaderboard_name>.*`."""
+        return self.name
+
+    def default_datasets(self, profile) -> tuple[str, ...]:
+        """What `--datasets` means when it is not given: the profile's entry for this protocol."""
+        return profile.datasets_for(self.name)
+
+    def leaderboard_order(self, profile) -> tuple[str, ...]:
+        """Dataset order of the leaderboard's rows (the default datasets)."""
+        return self.default_datasets(profile)
 
     def plan(self, datasets: Sequence[str] | None, profile) -> list[CellPlan]:
-        """The cells of a sweep over `datasets` (None: the profile's defaults)."""
-        raise NotImplementedError
+        """The cells of a sweep over `datasets` (None: the defaults): one per dataset, trained and tested on it."""
+        return [CellPlan(name) for name in (datasets or self.default_datasets(profile))]
+
+    def requests(self, runs, order: Sequence[str] = ()) -> list[tuple[tuple[str, ...], Any]]:
+        """Split one label's finished runs (long rows) into the `--datasets` lists that plan them again.
+
+        Used by `benchmark reproduce`. Default: one request over the training datasets.
+        """
+        first = [d for d in order if d in set(runs.train_dataset)]
+        rest = sorted(set(runs.train_dataset) - set(first))
+        return [((*first, *rest), runs)]
 
     def describe(self, spec: RunSpec, open_dataset) -> dict[str, Any]:
         """Dry-run description of a cell (class lists), from split files only."""

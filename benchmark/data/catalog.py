@@ -33,7 +33,10 @@ class DatasetSpec:
         captions_file: a JSON `{relative_path: caption}` shipped with the dataset, if any.
         canonical_sha256: digest of the public split file, when one is known.
         classnames: the known class order (label 0 first), when known.
-        source: citation of the split file.
+        class_folders: the image folder of each class in `classnames` order, where folders and names differ
+            (EuroSAT: CoOp names `AnnualCrop/` "Annual Crop Land"); a generated split needs it to name its
+            classes as the published split does. Empty: each folder is its class name.
+        source: citation of the split file (or of the dataset, when it has no published split).
     """
 
     name: str
@@ -43,6 +46,7 @@ class DatasetSpec:
     captions_file: str | None = None
     canonical_sha256: str | None = None
     classnames: tuple[str, ...] = field(default=(), repr=False)
+    class_folders: tuple[str, ...] = field(default=(), repr=False)
     source: str = ""
 
 
@@ -142,7 +146,9 @@ def _open_generated(spec: DatasetSpec, folder: Path, split_cache: Path | None) -
     missing = folder / spec.split_file
     cache = Path(split_cache) if split_cache is not None else cache_dir() / "splits"
     try:
-        path, order = ensure_generated_split(spec.name, folder / spec.image_dir, cache, spec.classnames)
+        path, order = ensure_generated_split(
+            spec.name, folder / spec.image_dir, cache, spec.classnames, spec.class_folders
+        )
     except UsageError as exc:
         raise UsageError(f"dataset {spec.name}: split file not found: {missing}, and {exc}") from None
     log.warning(

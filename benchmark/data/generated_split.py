@@ -5,20 +5,26 @@ Why: the reference code regenerates splits when the JSON is absent, and its gene
 §5.5-5). Here a missing split file gives one documented, disjoint, reproducible split, and every run
 on it is tagged as generated (its numbers are not comparable with published ones).
 
-The rule (GENERATOR_VERSION 1):
+The rule (GENERATOR_VERSION 2):
 
-* Classes are the sub-folders of `<dataset>/images/` that hold at least one image file (extensions in
+* Classes are the sub-folders of `<dataset>/<image_dir>/` that hold at least one image file (extensions in
   `IMAGE_EXTENSIONS`, files directly inside the class folder). Label order: the dataset's known class
-  order (`DatasetSpec.classnames`, i.e. the published one) when the folder names are exactly those
-  classes, so base/new stay the published halves; otherwise the folder names **sorted alphabetically**.
-* Per class, the files are sorted by name and shuffled with `random.Random(f"{SEED}:{classname}")`,
-  SEED = 0 (a per-class stream: adding a class does not move the others). Then
+  order (`DatasetSpec.classnames`, i.e. the published or recorded one, through `class_folders` where the
+  folders are named otherwise), so base/new stay the published halves. A folder set that is not exactly
+  the known one keeps the known order for the known folders present, followed by any unknown folder
+  **sorted alphabetically** (a subset's order does not depend on which folders the user happens to have;
+  `data check` reports the difference). A dataset with no known order is sorted alphabetically.
+  (Version 1 sorted every partial folder set alphabetically.)
+* A class whose folder differs from its name (EuroSAT's `AnnualCrop/` is CoOp's "Annual Crop Land") is
+  listed under the folder path and named by its known name.
+* Per class, the files are sorted by name and shuffled with `random.Random(f"{SEED}:{folder}")` (the
+  class folder), SEED = 0 (a per-class stream: adding a class does not move the others). Then
   n_train = max(1, floor(0.5 n)), n_val = floor(0.2 n), test = the rest: the 50/20/30 integer split of
   the reference's MLRSNet generator (`mlrsnet.py`). The three lists are disjoint by construction.
 * The split is written in the public JSON format under
   `cache_dir()/splits/<dataset>/<digest>.json`, never into the user's data root; `digest` is the
-  sha256 (first 16 hex) of the rule's parameters, the label order and the sorted image listing, so a
-  changed folder gives a new file and an unchanged one reuses it.
+  sha256 (first 16 hex) of the rule's parameters, the label order (and any folder-to-name renames) and
+  the sorted image listing, so a changed folder gives a new file and an unchanged one reuses it.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ import json
 import logging
 import os
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from benchmark.errors import UsageError
@@ -36,7 +42,7 @@ from benchmark.paths import replace_atomically
 
 log = logging.getLogger(__name__)
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 SEED = 0
 RATIOS = (0.5, 0.2, 0.3)  # train / val / test, per class
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
@@ -60,10 +66,16 @@ def list_images(image_dir: Path) -> dict[str, list[str]]:
 
 
 def label_order(folders: Sequence[str], known: Sequence[str]) -> tuple[tuple[str, ...], str]:
-    """The class order and how it was chosen ("known" or "alphabetical")."""
-    if known and sorted(known) == sorted(folders) and len(set(known)) == len(known):
-        return tuple(known), "known"
-    return tuple(sorted(folders)), "alphabetical"
+    """The class-folder order and how it was chosen ("known", "known, partial" or "alphabetical").
+
+    Known folders keep the known order, unknown ones follow sorted, so a partial copy of a dataset is not
+    relabelled alphabetically (which would move every published class to another label).
+    """
+    if not known or len(set(known)) != len(known):
+        return tuple(sorted(folders)), "alphabetical"
+    present = set(folders)
+    ordered = tuple(name for name in known if name in present) + tuple(sorted(present - set(known)))
+    return ordered, "known" if sorted(known) == sorted(folders) else "known, partial"
 
 
 def split_counts(n: int) -> tuple[int, int, int]:
@@ -73,23 +85,36 @@ def split_counts(n: int) -> tuple[int, int, int]:
     return n_train, n_val, n - n_train - n_val
 
 
-def generate_split(listing: dict[str, list[str]], classes: Sequence[str]) -> dict[str, list[list]]:
-    """The split JSON object for `listing` with labels in the order of `classes`."""
+def generate_split(
+    listing: dict[str, list[str]], classes: Sequence[str], names: Mapping[str, str] | None = None
+) -> dict[str, list[list]]:
+    """The split JSON object for `listing` with labels in the order of the folders `classes`.
+
+    `names` maps a folder to its class name where they differ; the shuffle is seeded by the folder, so
+    renaming a class does not move its images.
+    """
+    names = names or {}
     split: dict[str, list[list]] = {"train": [], "val": [], "test": []}
-    for label, name in enumerate(classes):
-        files = [f"{name}/{file}" for file in listing[name]]
-        random.Random(f"{SEED}:{name}").shuffle(files)
+    for label, folder in enumerate(classes):
+        files = [f"{folder}/{file}" for file in listing[folder]]
+        random.Random(f"{SEED}:{folder}").shuffle(files)
         n_train, n_val, _ = split_counts(len(files))
         parts = (files[:n_train], files[n_train : n_train + n_val], files[n_train + n_val :])
+        name = names.get(folder, folder)
         for subset, paths in zip(("train", "val", "test"), parts):
             split[subset].extend([path, label, name] for path in paths)
     return split
 
 
-def listing_digest(listing: dict[str, list[str]], classes: Sequence[str]) -> str:
-    """Digest of the rule, the label order and the image listing (names the cached file)."""
+def listing_digest(
+    listing: dict[str, list[str]], classes: Sequence[str], names: Mapping[str, str] | None = None
+) -> str:
+    """Digest of the rule, the label order, the class names and the image listing (names the cached file)."""
     digest = hashlib.sha256()
-    digest.update(json.dumps([GENERATOR_VERSION, SEED, RATIOS, list(classes)]).encode())
+    params: list = [GENERATOR_VERSION, SEED, RATIOS, list(classes)]
+    if names:
+        params.append(sorted(names.items()))
+    digest.update(json.dumps(params).encode())
     for name in sorted(listing):
         for file in listing[name]:
             digest.update(f"{name}/{file}\n".encode())
@@ -97,7 +122,11 @@ def listing_digest(listing: dict[str, list[str]], classes: Sequence[str]) -> str
 
 
 def ensure_generated_split(
-    dataset: str, image_dir: Path, cache: Path, known_classes: Sequence[str] = ()
+    dataset: str,
+    image_dir: Path,
+    cache: Path,
+    known_classes: Sequence[str] = (),
+    class_folders: Sequence[str] = (),
 ) -> tuple[Path, str]:
     """Write (or reuse) the generated split of a dataset folder.
 
@@ -105,23 +134,30 @@ def ensure_generated_split(
         dataset: dataset key (folder name under `cache`).
         image_dir: the dataset's image folder.
         cache: folder for generated splits (`cache_dir()/splits`).
-        known_classes: the dataset's known class order, used when the folders match it.
+        known_classes: the dataset's known class order (label 0 first), empty when unknown.
+        class_folders: the image folder of each known class where folders and names differ (empty: the
+            folders are the class names).
 
     Returns:
-        The path of the split file and how the label order was chosen ("known" or "alphabetical").
+        The path of the split file and how the label order was chosen ("known", "known, partial" or
+        "alphabetical").
 
     Raises:
         UsageError: when there is no image folder or no image in it.
+        ValueError: when `class_folders` and `known_classes` differ in length.
     """
+    if class_folders and len(class_folders) != len(known_classes):
+        raise ValueError(f"{dataset}: {len(class_folders)} class folders for {len(known_classes)} classes")
     if not image_dir.is_dir():
         raise UsageError(f"no images folder to generate a split from: {image_dir}")
     listing = list_images(image_dir)
     if not listing:
         raise UsageError(f"no class folder with images to generate a split from under {image_dir}")
-    classes, order = label_order(list(listing), known_classes)
-    path = Path(cache) / dataset / f"{listing_digest(listing, classes)}.json"
+    names = dict(zip(class_folders, known_classes)) if class_folders else {}
+    classes, order = label_order(list(listing), tuple(class_folders) or tuple(known_classes))
+    path = Path(cache) / dataset / f"{listing_digest(listing, classes, names)}.json"
     if not path.is_file():
-        text = json.dumps(generate_split(listing, classes), separators=(",", ":"))
+        text = json.dumps(generate_split(listing, classes, names), separators=(",", ":"))
         # concurrent workers write identical bytes; each replaces the file whole
         replace_atomically(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
     return path, order

@@ -3,7 +3,13 @@
 * `world` (default): the tiny CLIP pretrained on the embedded RS world and the world's datasets,
   generated on first use under the cache; runs on any CPU, offline.
 * `paper`: open_clip ViT-B/16 (OpenAI weights), PatternNet, RSICD, RESISC45, MLRSNet and their v2
-  sets from a user data root with the public split files, BLIP-2 captions encoded by BERT.
+  sets from a user data root with the public split files, plus the RS scene datasets peer few-shot
+  benchmarks use (EuroSAT, UC Merced, AID, WHU-RS19, RSSCN7, OPTIMAL-31, RSI-CB256); BLIP-2 captions
+  encoded by BERT.
+
+A profile is data: which datasets a protocol runs on by default is an entry of `protocol_datasets`
+keyed by the protocol's name (a protocol without one runs on `default_datasets`), so adding a protocol
+never edits this file.
 """
 
 from __future__ import annotations
@@ -18,33 +24,35 @@ from benchmark.registry import unknown_name_message
 
 
 @dataclass(frozen=True)
-class ProtocolDatasets:
-    """Datasets a protocol runs on by default: b2n lists datasets, xd/dg a source and targets."""
-
-    b2n: tuple[str, ...]
-    xd_source: str
-    xd_targets: tuple[str, ...]
-    dg_source: str
-    dg_targets: tuple[str, ...]
-
-
-@dataclass(frozen=True)
 class Profile:
-    """A named bundle of defaults (DESIGN section 2)."""
+    """A named bundle of defaults, as data: backbone, datasets, caption models and per-protocol datasets.
+
+    Attributes:
+        name: the profile's name (`--profile`).
+        backbone: the default backbone label.
+        datasets: every dataset the profile knows, by key.
+        default_datasets: what a protocol without its own entry in `protocol_datasets` runs on.
+        protocol_datasets: protocol name -> its default `--datasets` (for a source-to-targets protocol,
+            the source first, then the targets, exactly as `--datasets` takes them).
+        captioner: caption model of methods that use captions.
+        caption_encoder: the text encoder of those captions.
+        generated: the data is generated on first use (world), not read from a user's root.
+        seeds: default seeds of a sweep.
+    """
 
     name: str
     backbone: str
     datasets: dict[str, DatasetSpec]
-    protocols: ProtocolDatasets
+    default_datasets: tuple[str, ...]
+    protocol_datasets: dict[str, tuple[str, ...]]
     captioner: str
     caption_encoder: str
     generated: bool = False  # the data is generated on first use (world), not read from a user's root
     seeds: tuple[int, ...] = (1, 2, 3)  # default seeds of a sweep: the field's 1,2,3; more where runs are cheap
 
-    def leaderboard_order(self, protocol: str) -> tuple[str, ...]:
-        """Dataset order of a protocol's leaderboard rows (b2n datasets, or the targets)."""
-        p = self.protocols
-        return {"b2n": p.b2n, "xd": p.xd_targets, "dg": p.dg_targets}.get(protocol, ())
+    def datasets_for(self, protocol: str) -> tuple[str, ...]:
+        """The default `--datasets` of a protocol on this profile."""
+        return self.protocol_datasets.get(protocol, self.default_datasets)
 
     def dataset(self, name: str) -> DatasetSpec:
         """The spec of dataset `name` (UsageError with suggestions when unknown)."""
@@ -68,6 +76,11 @@ class Profile:
         return root
 
 
+MAIN_PAPER_DATASETS = ("patternnet", "rsicd", "resisc45", "mlrsnet")
+# The RS scene datasets the few-shot benchmarks of the field report besides the main four.
+PEER_DATASETS = ("eurosat", "ucmerced", "aid", "whurs19", "rsscn7", "optimal31", "rsicb256")
+
+
 def _world() -> Profile:
     from benchmark.world import WORLD_DATASETS, WORLD_PROTOCOLS
 
@@ -82,18 +95,18 @@ def _world() -> Profile:
         )
         for key, w in WORLD_DATASETS.items()
     }
-    xd, dg = WORLD_PROTOCOLS["xd"], WORLD_PROTOCOLS["dg"]
+    # The world declares each protocol's datasets as a list, or as {"source", "targets"}.
+    per_protocol = {
+        name: (entry["source"], *entry["targets"]) if isinstance(entry, dict) else tuple(entry)
+        for name, entry in WORLD_PROTOCOLS.items()
+    }
+    main = ("patternnet", "rsicd", "resisc45", "mlrsnet")
     return Profile(
         name="world",
         backbone="world",
         datasets=specs,
-        protocols=ProtocolDatasets(
-            b2n=tuple(WORLD_PROTOCOLS["b2n"]),
-            xd_source=xd["source"],
-            xd_targets=tuple(xd["targets"]),
-            dg_source=dg["source"],
-            dg_targets=tuple(dg["targets"]),
-        ),
+        default_datasets=main,
+        protocol_datasets=per_protocol,
         captioner="dataset",
         caption_encoder="all-minilm-l6-v2",
         generated=True,
@@ -108,13 +121,12 @@ def _paper() -> Profile:
         name="paper",
         backbone="ViT-B-16:openai",
         datasets=dict(PAPER_DATASETS),
-        protocols=ProtocolDatasets(
-            b2n=("patternnet", "rsicd", "resisc45", "mlrsnet"),
-            xd_source="patternnet",
-            xd_targets=("rsicd", "resisc45", "mlrsnet"),
-            dg_source="patternnetv2",
-            dg_targets=("rsicdv2", "resisc45v2", "mlrsnetv2"),
-        ),
+        default_datasets=MAIN_PAPER_DATASETS,
+        protocol_datasets={
+            "xd": ("patternnet", "rsicd", "resisc45", "mlrsnet"),
+            "dg": ("patternnetv2", "rsicdv2", "resisc45v2", "mlrsnetv2"),
+            "fewshot": (*MAIN_PAPER_DATASETS, *PEER_DATASETS),
+        },
         captioner="blip2",
         caption_encoder="bert-base-uncased",
     )

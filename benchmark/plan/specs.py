@@ -34,7 +34,7 @@ class RunSpec:
         overrides: `--set` overrides applied on top of the preset, sorted (key, value) pairs.
         method_config: the resolved method config as a plain dict.
         train_config: the resolved TrainConfig as a plain dict.
-        protocol: canonical protocol name ("b2n", "xd", "dg").
+        protocol: canonical protocol name (a `benchmark.registry.PROTOCOLS` key).
         dataset: the training dataset (b2n dataset, xd/dg source).
         targets: datasets evaluated besides the training one (xd/dg), in order.
         seed: data and init seed.
@@ -132,18 +132,12 @@ class Result:
     value: float  # accuracy in percent, 0-100
 
     def metric_key(self, train_dataset: str) -> str:
-        """MLflow metric name: `acc_base`; `acc_all/rsicd` when evaluated on another dataset."""
+        """MLflow metric name: `acc_base`; `acc_all/rsicd` when evaluated on another dataset.
+
+        The metrics are a view for the MLflow UI; leaderboards read the rows of `results.json`.
+        """
         base = f"{self.metric}_{self.subset}"
         return base if self.eval_dataset == train_dataset else f"{base}/{self.eval_dataset}"
-
-    @staticmethod
-    def from_metric_key(key: str, value: float, train_dataset: str) -> Result | None:
-        """Inverse of `metric_key`; None for other metrics (train_loss, lr, ...)."""
-        name, _, eval_dataset = key.partition("/")
-        metric, _, subset = name.partition("_")
-        if metric != "acc" or subset not in ("all", "base", "new", "val"):
-            return None
-        return Result(eval_dataset or train_dataset, subset, metric, float(value))  # type: ignore[arg-type]
 
 
 LONG_COLUMNS = (

@@ -7,6 +7,7 @@ raised as one-line `UsageError`s.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from benchmark.errors import UsageError
 from benchmark.plan.overrides import apply_overrides, field_types, to_plain
 from benchmark.plan.profiles import Profile, get_profile
 from benchmark.plan.specs import RunSpec
-from benchmark.registry import METHODS, PROTOCOLS, unknown_name_message
+from benchmark.registry import DEFAULT_PROTOCOL, METHODS, PROTOCOLS, unknown_name_message
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +29,10 @@ class SweepRequest:
     """What `benchmark run` was asked to do (CLI flags or a YAML config)."""
 
     methods: Sequence[str] = ("all",)
-    protocol: str = "b2n"
+    protocol: str = DEFAULT_PROTOCOL
     datasets: Sequence[str] | None = None
     seeds: Sequence[int] | None = None  # None: the profile's default seeds
-    shots: int = 16
+    shots: Sequence[int] | None = None  # None: the protocol's default shots (16; few-shot 1,2,4,8,16)
     profile: str = "world"
     backbone: str | None = None
     presets: dict[str, str] = field(default_factory=dict)  # method (or "*") -> preset
@@ -132,8 +133,12 @@ def build_plan(request: SweepRequest) -> Plan:
     for seed in seeds:
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise UsageError(f"seeds must be non-negative integers, got {seed!r}")
-    if isinstance(request.shots, bool) or not isinstance(request.shots, int) or request.shots < 1:
-        raise UsageError(f"shots must be a positive integer, got {request.shots!r}")
+    shot_counts = list(dict.fromkeys(protocol.default_shots if request.shots is None else request.shots))
+    for shots in shot_counts:
+        if isinstance(shots, bool) or not isinstance(shots, int) or shots < 1:
+            raise UsageError(f"shots must be positive integers, got {shots!r}")
+    if not shot_counts:
+        raise UsageError("no shot count selected")
     for key in request.presets:
         if key != "*" and key not in METHODS:
             raise UsageError(unknown_name_message("method in --preset", key, METHODS.names()))
@@ -181,32 +186,33 @@ def build_plan(request: SweepRequest) -> Plan:
         trained = cls.requirements.trainable
         # A method that trains nothing draws nothing: one run per dataset and backbone, not one per seed.
         method_seeds = seeds if trained else [DETERMINISTIC_SEED]
-        for cell in cells:
+        # ... and draws no shots: one run whatever the shot counts asked for.
+        method_shots = shot_counts if trained else [0]
+        for cell, seed, shots in itertools.product(cells, method_seeds, method_shots):
             used = (cell.dataset, *cell.targets)
-            for seed in method_seeds:
-                spec = RunSpec(
-                    method=name,
-                    preset=preset,
-                    overrides=applied,
-                    method_config=to_plain(method_cfg),
-                    train_config=to_plain(train_cfg),
-                    protocol=protocol.name,
-                    dataset=cell.dataset,
-                    targets=cell.targets,
-                    seed=seed,
-                    shots=request.shots if trained else 0,
-                    profile=profile.name,
-                    backbone=backbone.label,
-                    backbone_identity=identity,
-                    split_digests=tuple((d, datasets[d].split.sha256) for d in used),
-                    captions=captions,
-                    harness_version=__version__,
-                    numerics=RunSpec.numerics_label(name, cls.numerics_version),
-                )
-                specs.append(spec)
-                labels[spec.run_key] = method_label(
-                    spec, profile, datasets, default=cls.default_preset(profile.name, protocol.name)
-                )
+            spec = RunSpec(
+                method=name,
+                preset=preset,
+                overrides=applied,
+                method_config=to_plain(method_cfg),
+                train_config=to_plain(train_cfg),
+                protocol=protocol.name,
+                dataset=cell.dataset,
+                targets=cell.targets,
+                seed=seed,
+                shots=shots,
+                profile=profile.name,
+                backbone=backbone.label,
+                backbone_identity=identity,
+                split_digests=tuple((d, datasets[d].split.sha256) for d in used),
+                captions=captions,
+                harness_version=__version__,
+                numerics=RunSpec.numerics_label(name, cls.numerics_version),
+            )
+            specs.append(spec)
+            labels[spec.run_key] = method_label(
+                spec, profile, datasets, default=cls.default_preset(profile.name, protocol.name), protocol=protocol
+            )
     return Plan(profile, protocol, specs, labels, data_root, datasets)
 
 
@@ -214,7 +220,9 @@ DEFAULT_SHOTS = 16
 DETERMINISTIC_SEED = 0  # the seed (and shots 0) of the single run of a method that trains nothing
 
 
-def method_label(spec: RunSpec, profile: Profile, datasets: dict[str, Dataset], *, default: str) -> str:
+def method_label(
+    spec: RunSpec, profile: Profile, datasets: dict[str, Dataset], *, default: str, protocol: Any = None
+) -> str:
     """The method's name in leaderboards, marked with whatever departs from the profile's defaults.
 
     Leaderboards group runs by this label, so two configurations never share one: a non-default
@@ -229,7 +237,9 @@ def method_label(spec: RunSpec, profile: Profile, datasets: dict[str, Dataset], 
         marks.append("best_test")  # numbers from a checkpoint chosen on the test split: never unmarked
     if spec.backbone != profile.backbone:
         marks.append(spec.backbone)
-    if spec.shots != DEFAULT_SHOTS and METHODS.get(spec.method).requirements.trainable:
+    shots_shown = protocol is None or not protocol.shots_axis  # a few-shot curve has K as its own axis
+    default_shots = protocol.default_shots if protocol is not None else (DEFAULT_SHOTS,)
+    if shots_shown and spec.shots not in default_shots and METHODS.get(spec.method).requirements.trainable:
         marks.append(f"{spec.shots}-shot")
     for name in (spec.dataset, *spec.targets):
         status = datasets[name].split_status

@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.errors import UsageError
+from benchmark.registry import DEFAULT_PROTOCOL
 from benchmark.results.stats import Bootstrap, McNemar, TTest, hierarchical_bootstrap, mcnemar, paired_t, verdict
 
 log = logging.getLogger(__name__)
@@ -325,16 +326,20 @@ def _row(
 
 
 def compare_outcomes(
-    paired: pd.DataFrame, *, protocol: str = "b2n", resamples: int = 2000, seed: int = 0
+    paired: pd.DataFrame, *, protocol: str = DEFAULT_PROTOCOL, resamples: int = 2000, seed: int = 0
 ) -> list[Comparison]:
     """Seed-level statistics per (training dataset, shots, eval dataset, subset), plus `average` rows.
 
-    Rows come in blocks: b2n per shots (every dataset trains its own models; the average is over the
-    datasets, training dataset `average`); xd/dg per (training dataset, shots), the average over the
-    targets (eval datasets other than the training dataset). Each block lists its dataset rows, then one
-    average row per subset when there is something to average (b2n: two datasets or more; xd/dg: a target).
+    Rows come in blocks. Where every dataset trains its own models (b2n, few-shot), a block per shots,
+    its average over the datasets (training dataset `average`); where one trained model is scored on
+    several targets (the table kind's `shared_model_average`: xd, dg), a block per (training dataset,
+    shots), its average over the targets (eval datasets other than the training dataset). Each block lists
+    its dataset rows, then one average row per subset when there is something to average (two datasets or
+    more; or one target).
     """
-    transfer = protocol != "b2n"
+    from benchmark.registry import PROTOCOLS
+
+    transfer = PROTOCOLS.get(protocol).table.shared_model_average
     blocks: dict[tuple, list[_Cell]] = {}
     for cell in _cells(paired):
         block = (cell.train_dataset, cell.shots) if transfer else (cell.shots,)

@@ -5,8 +5,8 @@ sweep's parent MLflow run (`log_sweep_reports`). The Markdown marks the best val
 the methods of each dataset in bold only when a paired t-test over seeds separates it from the
 runner-up, and marks a tie otherwise. For paper-profile runs it puts the published number and our difference
 beside every cell (`benchmark.results.published`). The PNG draws grouped bars with 95% seed intervals.
-Figures are built with `matplotlib.figure.Figure`, which renders with Agg and never touches pyplot's
-global state, so this works headless and inside worker processes.
+What the rows, columns and figure are is the protocol's table kind (`benchmark.results.tables`);
+this module only lays them out.
 """
 
 from __future__ import annotations
@@ -20,54 +20,36 @@ import pandas as pd
 from benchmark.paths import replace_atomically
 from benchmark.results.published import AVERAGE, Published, load_published
 from benchmark.results.stats import paired_t
+from benchmark.results.tables import MetricColumn, TableKind, new_figure
 
 log = logging.getLogger(__name__)
 
-TITLES = {"b2n": "base-to-new", "xd": "cross-dataset", "dg": "domain generalization"}
-# (column title, mean column, spread column or None, published metric)
-B2N_METRICS = (
-    ("base", "base_mean", "base_std", "base"),
-    ("new", "new_mean", "new_std", "new"),
-    ("HM", "hm", None, "hm"),
-)
-TRANSFER_METRICS = (("accuracy", "acc_mean", "acc_std", "acc"),)
-SEED_SUBSET = {"acc": "all"}  # published metric -> subset of its per-seed values (base/new/hm are their own)
 ALPHA = 0.05
 
-
-def new_figure(width: float, height: float):
-    """A pyplot-free matplotlib Figure (saved with the Agg canvas)."""
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(width, height))
+__all__ = ["new_figure", "markdown_leaderboard", "write_reports", "report_paths", "log_sweep_reports"]
 
 
-def _groups(protocol: str, wide: pd.DataFrame) -> list[tuple[tuple[str, str], pd.DataFrame]]:
-    """Rows grouped per compared cell: (source, dataset) for b2n ("" source) or (source, target); averages last."""
-    if protocol == "b2n":
-        frame = wide.assign(_source="", _dataset=wide["dataset"])
-    else:
-        frame = wide.assign(_source=wide["source"], _dataset=wide["target"])
-    keys = list(dict.fromkeys(zip(frame._source, frame._dataset)))
-    keys = [k for k in keys if k[1] != AVERAGE] + [k for k in keys if k[1] == AVERAGE]
+def _protocol(protocol: str):
+    from benchmark.registry import PROTOCOLS
+
+    return PROTOCOLS.get(protocol)
+
+
+def _groups(kind: TableKind, wide: pd.DataFrame) -> list[tuple[tuple[str, str], pd.DataFrame]]:
+    """Rows grouped per compared cell, (source, dataset) in order of appearance, averages last."""
+    keys = [kind.row_key(row) for row in wide.itertuples(index=False)]
+    frame = wide.assign(_source=[k[0] for k in keys], _dataset=[k[1] for k in keys])
+    order = list(dict.fromkeys(keys))
+    order = [k for k in order if k[1] != AVERAGE] + [k for k in order if k[1] == AVERAGE]
     out = []
-    for source, dataset in keys:
+    for source, dataset in order:
         rows = frame[(frame._source == source) & (frame._dataset == dataset)].sort_values("method", kind="stable")
-        out.append(((source, dataset), rows))
+        out.append(((source, dataset), rows.drop(columns=["_source", "_dataset"])))
     return out
 
 
-def _covered(wide: pd.DataFrame, protocol: str, method: str, source: str) -> tuple[str, ...]:
-    """The datasets our average row of `method` averages over (for matching a published average)."""
-    if protocol == "b2n":
-        rows = wide[(wide.method == method) & (wide.dataset != AVERAGE)]
-        return tuple(rows.dataset)
-    rows = wide[(wide.method == method) & (wide.source == source)]
-    return tuple(t for t in rows.target if t not in (AVERAGE, source))
-
-
 def _best_marks(
-    rows: pd.DataFrame, metrics, seeds: pd.DataFrame | None, source: str, dataset: str
+    rows: pd.DataFrame, metrics: tuple[MetricColumn, ...], seeds: pd.DataFrame | None, source: str, dataset: str
 ) -> dict[tuple[str, str], str]:
     """Per (method, mean column): "bold" for a best mean that beats the runner-up over seeds, "tie" otherwise.
 
@@ -79,13 +61,14 @@ def _best_marks(
         return {}
     marks: dict[tuple[str, str], str] = {}
     here = seeds[(seeds.source == source) & (seeds.dataset == dataset)]
-    for _, mean_col, _, metric in metrics:
+    for metric in metrics:
+        mean_col = metric.mean
         ranked = rows.sort_values(mean_col, ascending=False, kind="stable")
         best, runner_up = ranked.iloc[0], ranked.iloc[1]
         if best[mean_col] == runner_up[mean_col]:
             marks[(best.method, mean_col)] = marks[(runner_up.method, mean_col)] = "tie"
             continue
-        subset = SEED_SUBSET.get(metric, metric)
+        subset = metric.subset
         a = here[(here.method == best.method) & (here.subset == subset)].set_index("seed")["value"]
         b = here[(here.method == runner_up.method) & (here.subset == subset)].set_index("seed")["value"]
         if a.empty or b.empty:
@@ -119,62 +102,59 @@ def markdown_leaderboard(
     """The Markdown leaderboard of one protocol.
 
     Args:
-        protocol: "b2n", "xd" or "dg".
+        protocol: a registered protocol; its table kind decides the columns and the legend.
         wide: the leaderboard CSV table (`benchmark.results.leaderboard.wide_table`).
         published: published values to show beside ours (paper profile), or None.
         profile: the runs' profile, for the note under the table.
         seeds: per-seed values (`benchmark.results.leaderboard.seed_values`), for the seed-level best marks.
         collapsed: collapsed runs (`benchmark.results.leaderboard.collapsed_runs`), counted in a footnote.
     """
-    b2n = protocol == "b2n"
-    metrics = B2N_METRICS if b2n else TRANSFER_METRICS
-    lines = [f"# Leaderboard: {TITLES.get(protocol, protocol)} (`{protocol}`)", ""]
+    owner = _protocol(protocol)
+    kind: TableKind = owner.table
+    metrics = kind.metrics
+    lines = [f"# Leaderboard: {owner.title} (`{owner.name}`)", ""]
     lines.append(
         f"Generated from MLflow by `python -m benchmark leaderboard` (profile {profile or 'any'}); do not edit. "
-        f"Numbers are the CSV `leaderboard_{protocol}.csv`, top-1 accuracy in percent."
+        f"Numbers are the CSV `leaderboard_{owner.leaderboard_name}.csv`, top-1 accuracy in percent."
     )
     lines.append("")
     if wide.empty:
         return "\n".join([*lines, "No finished runs yet.", ""])
-    head = ["dataset"] if b2n else ["source", "target"]
-    head += ["method", "seeds"]
-    for title, *_ in metrics:
-        head.append(title)
+    head = [*kind.key_titles, "method", "seeds"]
+    for metric in metrics:
+        head.append(metric.title)
         if published is not None:
-            head.append(f"{title} paper (diff)")
+            head.append(f"{metric.title} paper (diff)")
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     notes: dict[str, int] = {}
-    for (source, dataset), rows in _groups(protocol, wide):
+    for (source, dataset), rows in _groups(kind, wide):
         marks = _best_marks(rows, metrics, seeds, source, dataset)
         for row in rows.itertuples(index=False):
-            cells = [dataset] if b2n else [source, dataset]
-            cells += [row.method, str(row.n_seeds)]
-            for _, mean_col, std_col, metric in metrics:
-                mean = getattr(row, mean_col)
+            cells = [*kind.key_cells(source, dataset), row.method, str(row.n_seeds)]
+            for metric in metrics:
+                mean = getattr(row, metric.mean)
                 text = f"{mean:.2f}"
-                mark = marks.get((row.method, mean_col))
+                mark = marks.get((row.method, metric.mean))
                 if mark == "bold":
                     text = f"**{text}**"
                 elif mark == "tie":
                     text = f"{text} ≈"
-                if std_col is not None:
-                    text += _spread(getattr(row, std_col))
+                if metric.spread is not None:
+                    text += _spread(getattr(row, metric.spread))
                 cells.append(text)
                 if published is not None:
-                    where = (row.method, source, dataset, metric)
-                    cells.append(_published_cell(published, wide, protocol, where, mean, notes))
+                    where = (row.method, source, dataset, metric.published)
+                    cells.append(_published_cell(published, wide, kind, where, mean, notes))
             lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
-    spread = "base/new" if b2n else "accuracy"
+    spread = "/".join(m.title for m in metrics if m.spread is not None)
     lines.append(
-        f"**Bold**: the best mean of a column among the methods on the same {'dataset' if b2n else 'target'}, "
+        f"**Bold**: the best mean of a column among the methods on the same {kind.compared_on}, "
         "and better than the runner-up by a paired t-test over seeds at 5%. ≈: the best and the runner-up are "
         "not distinguishable over seeds (a tie). "
         f"± is the sample std over seeds (ddof 1); the Student-t 95% half-widths t(0.975, n-1)·s/√n are the "
         f"`*_ci95` columns of the CSV ({spread}). A method that trains nothing (zero-shot) runs once: 1 seed, no "
-        "spread. "
-        + ("HM is of the seed-averaged base and new. " if b2n else "")
-        + f"The `{AVERAGE}` row averages per seed over the {'datasets' if b2n else 'targets (not the source)'}, "
+        "spread. " + kind.legend + f"The `{AVERAGE}` row averages per seed over the {kind.average_of}, "
         "then over seeds. Use `python -m benchmark compare A B` for a seed-level comparison of any two methods."
     )
     lines.append("")
@@ -186,7 +166,7 @@ def markdown_leaderboard(
             "rows that report the last epoch or an epoch chosen on validation shots.",
             "",
         ]
-    lines += _collapse_note(protocol, collapsed)
+    lines += _collapse_note(kind, collapsed)
     if published is not None:
         lines.append(
             f"paper (diff): the published value and ours minus it, from `results/published/{protocol}.csv` "
@@ -208,14 +188,13 @@ def markdown_leaderboard(
     return "\n".join(lines)
 
 
-def _collapse_note(protocol: str, collapsed: pd.DataFrame | None) -> list[str]:
+def _collapse_note(kind: TableKind, collapsed: pd.DataFrame | None) -> list[str]:
     """Footnote lines counting collapsed runs per method (empty when there are none)."""
     if collapsed is None or collapsed.empty:
         return []
-    what = "base" if protocol == "b2n" else "source"
     lines = [
-        f"Collapsed runs: a trained run whose {what} accuracy ended below zero-shot CLIP's on the same dataset "
-        "(tagged `collapsed=yes` in MLflow). They are kept in the means above, not averaged away silently:"
+        f"Collapsed runs: a trained run whose {kind.trained_words} accuracy ended below zero-shot CLIP's on the same "
+        "dataset (tagged `collapsed=yes` in MLflow). They are kept in the means above, not averaged away silently:"
     ]
     for method, group in collapsed.groupby("method", sort=True):
         cells = "; ".join(
@@ -235,7 +214,7 @@ def setting_differs(label: str) -> str:
     return label.split("[", 1)[1].rstrip("]") if "[" in label else ""
 
 
-def comparable(published: Published, wide: pd.DataFrame, protocol: str, where: tuple[str, str, str, str]):
+def comparable(published: Published, wide: pd.DataFrame, kind: TableKind, where: tuple[str, str, str, str]):
     """The published Value for (method, source, dataset, metric), or None when there is none to compare with.
 
     Only a row run in the published setting is compared (`setting_differs`), and an `average` row only
@@ -246,7 +225,7 @@ def comparable(published: Published, wide: pd.DataFrame, protocol: str, where: t
         return None
     value = published.get(method, source, dataset, metric)
     if value is not None and dataset == AVERAGE:
-        if set(_covered(wide, protocol, method, source)) != set(published.datasets.get(source, ())):
+        if set(kind.covered(wide, method, source)) != set(published.datasets.get(source, ())):
             return None
     return value
 
@@ -254,7 +233,7 @@ def comparable(published: Published, wide: pd.DataFrame, protocol: str, where: t
 def _published_cell(
     published: Published,
     wide: pd.DataFrame,
-    protocol: str,
+    kind: TableKind,
     where: tuple[str, str, str, str],
     ours: float,
     notes: dict[str, int],
@@ -264,7 +243,7 @@ def _published_cell(
     if differs and published.get(*where) is not None:
         note = f"not comparable with the published setting: {differs}"
         return f"– [{notes.setdefault(note, len(notes) + 1)}]"
-    value = comparable(published, wide, protocol, where)
+    value = comparable(published, wide, kind, where)
     if value is None:
         return "–"
     text = f"{value.value:.2f} ({ours - value.value:+.2f})"
@@ -274,91 +253,28 @@ def _published_cell(
 
 
 def plot_leaderboard(protocol: str, wide: pd.DataFrame, path: Path, *, published: Published | None = None) -> None:
-    """Grouped bars: base/new/HM per method per dataset (b2n) or accuracy per target (xd/dg), ±ci95."""
-    groups = _groups(protocol, wide) if not wide.empty else []
-    if not groups:
+    """Write the protocol's figure (its table kind draws it), with published values where comparable."""
+    owner = _protocol(protocol)
+    kind: TableKind = owner.table
+    if wide.empty:
         fig = new_figure(5, 2)
-        fig.text(0.5, 0.5, f"{protocol}: no finished runs yet", ha="center", va="center")
-    elif protocol == "b2n":
-        fig = _plot_b2n(groups, published, wide)
+        fig.text(0.5, 0.5, f"{owner.name}: no finished runs yet", ha="center", va="center")
     else:
-        fig = _plot_transfer(protocol, groups, published, wide)
+        published_at = None
+        if published is not None:
+
+            def published_at(method: str, source: str, dataset: str, metric: str):
+                return comparable(published, wide, kind, (method, source, dataset, metric))
+
+        fig = kind.figure(wide, owner.title, published_at)
     replace_atomically(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
-
-
-def _plot_b2n(groups, published: Published | None, wide: pd.DataFrame):
-    cols = min(len(groups), 3)
-    rows = -(-len(groups) // cols)
-    n_methods = max(len(g) for _, g in groups)
-    fig = new_figure(max(4.0, 1.1 * n_methods + 1.5) * cols, 3.6 * rows)
-    axes = fig.subplots(rows, cols, squeeze=False).ravel()
-    for ax in axes[len(groups) :]:
-        ax.set_visible(False)
-    width = 0.27
-    for ax, ((_, dataset), frame) in zip(axes, groups):
-        x = list(range(len(frame)))
-        for i, (title, mean_col, _, metric) in enumerate(B2N_METRICS):
-            ci = frame[mean_col.replace("_mean", "_ci95")].fillna(0.0) if mean_col != "hm" else None
-            pos = [v + (i - 1) * width for v in x]
-            ax.bar(pos, frame[mean_col], width, yerr=ci, capsize=2, label=title)
-            if published is not None:
-                values = [comparable(published, wide, "b2n", (m, "", dataset, metric)) for m in frame.method]
-                pts = [(p, v.value) for p, v in zip(pos, values) if v is not None]
-                if pts:
-                    label = "published" if i == 0 else None
-                    ax.scatter(*zip(*pts), marker="_", s=120, color="black", zorder=3, label=label)
-        ax.set_title(dataset, fontsize=10)
-        ax.set_xticks(x, list(frame.method), rotation=25, ha="right", fontsize=8)
-        ax.set_ylim(0, 100)
-        ax.set_ylabel("accuracy (%)", fontsize=8)
-        ax.grid(axis="y", alpha=0.3)
-    axes[0].legend(fontsize=7, loc="lower right", ncol=2)
-    fig.suptitle("base-to-new: base / new / HM (error bars: 95% interval over seeds)", fontsize=10)
-    fig.tight_layout()
-    return fig
-
-
-def _plot_transfer(protocol: str, groups, published: Published | None, wide: pd.DataFrame):
-    methods = sorted({m for _, g in groups for m in g.method})
-    sources = list(dict.fromkeys(source for (source, _), _ in groups))
-    fig = new_figure(max(6.0, 0.45 * len(groups) * len(methods) + 2), 3.8 * len(sources))
-    axes = fig.subplots(len(sources), 1, squeeze=False).ravel()
-    width = 0.8 / len(methods)
-    for ax, source in zip(axes, sources):
-        mine = [(dataset, frame) for (src, dataset), frame in groups if src == source]
-        for j, method in enumerate(methods):
-            xs, ys, errs, paper = [], [], [], []
-            for i, (dataset, frame) in enumerate(mine):
-                row = frame[frame.method == method]
-                if len(row):
-                    xs.append(i + (j - (len(methods) - 1) / 2) * width)
-                    ys.append(float(row.acc_mean.iloc[0]))
-                    errs.append(float(row.acc_ci95.fillna(0.0).iloc[0]))
-                    where = (method, source, dataset, "acc")
-                    value = comparable(published, wide, protocol, where) if published is not None else None
-                    if value is not None:
-                        paper.append((xs[-1], value.value))
-            ax.bar(xs, ys, width, yerr=errs, capsize=2, label=method)
-            if paper:
-                ax.scatter(*zip(*paper), marker="_", s=120, color="black", zorder=3)
-        labels = [f"{d}\n(source)" if d == source else d for d, _ in mine]
-        ax.set_xticks(range(len(mine)), labels, fontsize=8)
-        ax.set_ylim(0, 100)
-        ax.set_ylabel("accuracy (%)", fontsize=8)
-        ax.set_title(f"{TITLES.get(protocol, protocol)} from {source}", fontsize=10)
-        ax.grid(axis="y", alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right", ncol=2)
-    suffix = "; black ticks: published" if published is not None else ""
-    fig.suptitle(f"accuracy per target (error bars: 95% interval over seeds{suffix})", fontsize=10)
-    fig.tight_layout()
-    return fig
 
 
 def report_paths(out_dir: Path, protocol: str) -> list[Path]:
     """The files `rebuild` writes for a protocol: both CSVs, the Markdown and the PNG."""
     out_dir = Path(out_dir)
     names = ("leaderboard_{}.csv", "runs_{}.csv", "leaderboard_{}.md", "leaderboard_{}.png")
-    return [out_dir / name.format(protocol) for name in names]
+    return [out_dir / name.format(_protocol(protocol).leaderboard_name) for name in names]
 
 
 def write_reports(
@@ -374,7 +290,8 @@ def write_reports(
     """Write `leaderboard_<protocol>.md` and `.png`; paper-profile tables get the published values beside ours."""
     out_dir = Path(out_dir)
     published = load_published(protocol, published_dir) if profile == "paper" else None
-    md, png = out_dir / f"leaderboard_{protocol}.md", out_dir / f"leaderboard_{protocol}.png"
+    name = _protocol(protocol).leaderboard_name
+    md, png = out_dir / f"leaderboard_{name}.md", out_dir / f"leaderboard_{name}.png"
     text = markdown_leaderboard(protocol, wide, published=published, profile=profile, seeds=seeds, collapsed=collapsed)
     replace_atomically(md, lambda tmp: Path(tmp).write_text(text))
     plot_leaderboard(protocol, wide, png, published=published)

@@ -35,17 +35,15 @@ import numpy as np
 import pandas as pd
 
 from benchmark.errors import UsageError
-from benchmark.results.leaderboard import AVERAGE, harmonic_mean, seed_values
+from benchmark.results.leaderboard import AVERAGE, harmonic_mean, seed_values, table_kind
 from benchmark.results.stats import prediction_halfwidth
 
-PROTOCOLS = ("b2n", "xd", "dg")
 FAMILY_ALPHA = 0.05  # the chance that an honest harness fails `reproduce`, over all decisive rows together
 # A deterministic row (zero-shot) gives the same number on the same machine, but the last bits of another
 # CPU's fp32 kernels can flip the argmax of a few borderline images. The world's test subsets have 260 to
 # 720 images (one image: 0.14 to 0.38 points; the paper datasets have thousands), so 1 point allows a few
 # such flips and still catches a real change of model, prompt or data.
 TOLERANCE = 1.0
-DECISIVE_SUBSETS = {"b2n": ("base", "new"), "xd": ("all",), "dg": ("all",)}
 DETERMINISTIC_SEED = 0  # the seed the planner gives the single run of a method that trains nothing
 
 
@@ -59,7 +57,9 @@ def runs_csv(results_dir: Path, protocol: str) -> Path:
 
 def committed_protocols(results_dir: Path) -> list[str]:
     """The protocols that have a committed `runs_<protocol>.csv` under `results_dir`."""
-    return [p for p in PROTOCOLS if runs_csv(results_dir, p).is_file()]
+    from benchmark.registry import PROTOCOLS
+
+    return [p for p in PROTOCOLS.names() if runs_csv(results_dir, p).is_file()]
 
 
 def read_committed(results_dir: Path, protocol: str) -> pd.DataFrame:
@@ -194,6 +194,7 @@ class _Pair:
 
 def _pairs(protocol: str, committed: pd.DataFrame, rerun: pd.DataFrame, order: Sequence[str]) -> list[_Pair]:
     """Per-seed values of every committed leaderboard row and the rerun's values of the same row."""
+    decisive = table_kind(protocol).decisive_subsets
     ours = seed_values(protocol, committed, order)
     theirs = seed_values(protocol, rerun, order)
     rerun_values = {key: frame for key, frame in theirs.groupby(["method", "source", "dataset", "subset"], sort=False)}
@@ -201,7 +202,7 @@ def _pairs(protocol: str, committed: pd.DataFrame, rerun: pd.DataFrame, order: S
     pairs = []
     for (method, source, dataset, subset), frame in ours.groupby(["method", "source", "dataset", "subset"], sort=False):
         other = rerun_values.get((method, source, dataset, subset))
-        subset_decides = subset in DECISIVE_SUBSETS.get(protocol, ("all",))
+        subset_decides = subset in decisive
         row_decides = dataset == AVERAGE if (method, source) in with_average else True
         pairs.append(
             _Pair(

@@ -66,11 +66,6 @@ class Selection:
     order: tuple[str, ...] = ()
 
 
-def _ordered(names: Sequence[str] | set[str], order: Sequence[str]) -> list[str]:
-    names = set(names)
-    return [n for n in order if n in names] + sorted(names - set(order))
-
-
 @dataclass
 class _Group:
     """Methods that one request can plan together, their seeds, and the committed run_keys they cover."""
@@ -82,20 +77,17 @@ class _Group:
 def _groups(protocol: str, cells: pd.DataFrame, order: Sequence[str], default_shots: int) -> dict:
     """(shots, request datasets) -> _Group.
 
-    b2n requests list a method's training datasets; xd/dg requests list the source, then the targets
-    that the committed runs of that source evaluated.
+    The protocol says how its runs were asked for (`Protocol.requests`): b2n and few-shot requests list
+    a method's training datasets; xd/dg requests list the source, then the targets that the committed
+    runs of that source evaluated.
     """
+    from benchmark.registry import PROTOCOLS
+
+    owner = PROTOCOLS.get(protocol)
     groups: dict[tuple[int, tuple[str, ...]], _Group] = {}
     for (label, shots), frame in cells.groupby(["method", "shots"], sort=True):
         shots = int(shots) if shots >= 1 else default_shots  # untrained runs may record shots 0
-        if protocol == "b2n":
-            parts = [(tuple(_ordered(frame.train_dataset, order)), frame)]
-        else:
-            parts = []
-            for source, sub in frame.groupby("train_dataset", sort=True):
-                targets = _ordered(set(sub.eval_dataset) - {source}, order)
-                parts.append(((source, *targets), sub))
-        for datasets, sub in parts:
+        for datasets, sub in owner.requests(frame, order):
             group = groups.setdefault((shots, datasets), _Group())
             group.methods.setdefault(base_name(label), set()).update(int(s) for s in sub.seed)
             group.run_keys.update(sub.run_key)
@@ -104,7 +96,7 @@ def _groups(protocol: str, cells: pd.DataFrame, order: Sequence[str], default_sh
 
 def _request(base: SweepRequest, protocol: str, methods, datasets, seeds, shots: int) -> SweepRequest:
     return dataclasses.replace(
-        base, methods=list(methods), protocol=protocol, datasets=list(datasets), seeds=sorted(seeds), shots=shots
+        base, methods=list(methods), protocol=protocol, datasets=list(datasets), seeds=sorted(seeds), shots=[shots]
     )
 
 
@@ -150,20 +142,23 @@ def select(
     """
     from benchmark.plan.profiles import get_profile
     from benchmark.plan.sweep import build_plan
+    from benchmark.registry import PROTOCOLS
 
     base = base or SweepRequest()
     csv_name = csv_name or f"runs_{protocol}.csv"
-    order = get_profile(base.profile).leaderboard_order(protocol)
+    owner = PROTOCOLS.get(protocol)
+    order = owner.leaderboard_order(get_profile(base.profile))
+    default_shots = base.shots[0] if base.shots else owner.default_shots[0]
     cells = wanted.drop_duplicates(["method", "train_dataset", "eval_dataset", "seed", "run_key"])
 
     # 1. Labels: keep a committed (label, dataset) only if planning its method gives that label.
     planned_label: dict[tuple[str, str, int], str] = {}  # (method, training dataset, shots asked) -> label
-    for key, group in _groups(protocol, cells, order, base.shots).items():
+    for key, group in _groups(protocol, cells, order, default_shots).items():
         plan = build_plan(_candidates(base, protocol, key, group.methods)[0][0])
         for spec in plan.specs:
             planned_label[(spec.method, spec.dataset, key[0])] = plan.labels[spec.run_key]
     planned_as = [
-        planned_label.get((base_name(label), dataset, int(shots) if shots >= 1 else base.shots))
+        planned_label.get((base_name(label), dataset, int(shots) if shots >= 1 else default_shots))
         for label, dataset, shots in zip(cells.method, cells.train_dataset, cells.shots)
     ]
     rebuilt = pd.Series([p == label for p, label in zip(planned_as, cells.method)], index=cells.index, dtype=bool)
@@ -180,7 +175,7 @@ def select(
     requests: list[SweepRequest] = []
     planned: list = []
     labels: dict[str, str] = {}
-    for key, group in _groups(protocol, cells, order, base.shots).items():
+    for key, group in _groups(protocol, cells, order, default_shots).items():
         for option in _candidates(base, protocol, key, group.methods):
             plans = [build_plan(request) for request in option]
             specs = [spec for plan in plans for spec in plan.specs]

@@ -160,7 +160,7 @@ def run_sweep(request: SweepRequest, options: RunOptions) -> SweepOutcome:
         protocol,
         options.results_dir,
         profile=plan.profile.name,
-        order=plan.profile.leaderboard_order(protocol),
+        order=plan.protocol.leaderboard_order(plan.profile),
     )
     if outcome.parent_run_id:
         from benchmark.results.report import log_sweep_reports, report_paths

@@ -19,7 +19,7 @@ import socket
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +85,7 @@ class FinishedRun:
     tags: dict[str, str]
     metrics: dict[str, float]
     end_time: int
+    results: list[dict[str, Any]] = field(default_factory=list)  # the rows of its `results.json`
 
 
 class Tracker:
@@ -144,10 +145,14 @@ class Tracker:
                 return
 
     # -- reading ----------------------------------------------------------------------------------
-    def finished_runs(self, protocol: str, *, profile: str | None = None) -> list[FinishedRun]:
+    def finished_runs(
+        self, protocol: str, *, profile: str | None = None, with_results: bool = False
+    ) -> list[FinishedRun]:
         """FINISHED cell runs of a protocol (of one profile, if given), latest per run_key.
 
-        A run_key is never counted twice.
+        A run_key is never counted twice. `with_results` reads each run's result rows from its
+        `results.json` artifact (what leaderboards are built from); a run without one is skipped with a
+        warning.
         """
         experiment_id = self.experiment_id(protocol, create=False)
         if experiment_id is None:
@@ -160,7 +165,22 @@ class Tracker:
             entry = FinishedRun(run.info.run_id, dict(run.data.tags), dict(run.data.metrics), run.info.end_time or 0)
             if key and (key not in latest or entry.end_time > latest[key].end_time):
                 latest[key] = entry
-        return list(latest.values())
+        runs = list(latest.values())
+        if with_results:
+            runs = [run for run in runs if self._load_results(run)]
+        return runs
+
+    def _load_results(self, run: FinishedRun) -> bool:
+        """Fill `run.results` from its `results.json`; False (with a warning) when it cannot be read."""
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per run is noise
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                path = self.client.download_artifacts(run.run_id, "results.json", tmp)
+                run.results = json.loads(Path(path).read_text())["results"]
+            except Exception as exc:  # noqa: BLE001 - a run without readable rows cannot be counted
+                log.warning("run %s has no readable results.json (%s); it is left out", run.run_id, exc)
+                return False
+        return True
 
     def finished_keys(self, protocol: str) -> set[str]:
         """run_keys that already have a FINISHED run."""

@@ -24,6 +24,7 @@ import pandas as pd
 
 from benchmark.errors import UsageError
 from benchmark.plan.sweep import SweepRequest, build_plan
+from benchmark.registry import DEFAULT_PROTOCOL
 from benchmark.run.runner import RunOptions, run_sweep
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ class TuneRequest:
 
     method: str
     grid: Mapping[str, Sequence[str]]  # override key -> values; empty: the default 2 x 2 grid
-    protocol: str = "b2n"
+    protocol: str = DEFAULT_PROTOCOL
     profile: str = "world"
     preset: str | None = None
     datasets: Sequence[str] | None = None

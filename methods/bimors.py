@@ -15,19 +15,19 @@ and a caption token (a linear map of the image caption's sentence embedding):
 Checked against ipankhi/BiMoRS @ c345cd8 (`trainers/bimors.py` PromptLearner/CustomCLIP/PreNorm/
 CrossAttention, `trainers/utils.py` cls_token_gen) through the parity fixture `bimors_A.pt` (faithful:
 fp16 cross-attention, and the `fp32_cross_attn` variant); the caption side (BLIP-2 + BERT mean pooling,
-`gen_caption/gen_caption.py`) lives in `benchmark.captions`. Reading of the reference (../shared/METHODS.md
-section 5):
+`gen_caption/gen_caption.py`) lives in `benchmark.captions`. Reading of the reference (also
+methods/REFERENCES.md §4):
 
 * ctx from the CTX_INIT words ("a photo of a", M = 4); meta_net = Linear(W_v -> W_v // 16), ReLU,
   Linear(-> W); the reference's `AdaptiveAvgPool2d((1, 512))` on [B, N, 512] is a mean over the N tokens.
   We write the mean, which also holds for text widths other than 512 (where the reference's pool would
   resample the channels), and take W_v from the backbone (the reference hard-codes 768).
 * The reference's caption projection `token_gen` sits outside `prompt_learner`, so its freeze loop leaves
-  it at PyTorch's random initialisation: it is never trained and never saved (METHODS.md 5.5-1).
+  it at PyTorch's random initialisation: it is never trained and never saved (methods/REFERENCES.md §4).
 * The whole cross-attention block is forced to fp16 whatever the run's precision: LayerNorms and
   attention weights (and hence their gradients) are fp16, query and keys are cast to fp16 on entry, the
   residual is added in fp16, and `torch.cat` with the fp32 prompt rows promotes the result back
-  (METHODS.md 5.5-2). `nn.MultiheadAttention` is called with its default `need_weights=True`.
+  (methods/REFERENCES.md §4). `nn.MultiheadAttention` is called with its default `need_weights=True`.
 * Key/value order [visual, caption]; residual on the un-normalised ctx; one text-encoder pass per image.
 
 Seed sensitivity (measured on the world CLIP; a property of the reference recipe, not a defect of ours):
@@ -140,7 +140,7 @@ PRESETS = {
         _CORRECTED,
         TrainConfig(epochs=10, batch_size=4, lr=0.009, selection="last"),
         _PAPER_SOURCE + "; defects fixed: caption projection trained, cross-attention in the run's "
-        "precision (fp32), last-epoch checkpoint (METHODS.md 5.5)",
+        "precision (fp32), last-epoch checkpoint (methods/REFERENCES.md §4)",
     ),
     "world": Preset(BiMoRSConfig(caption_dim=384), _WORLD_TRAIN, WORLD_SOURCE + " (faithful model)"),
     "world_corrected": Preset(

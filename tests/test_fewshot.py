@@ -124,3 +124,23 @@ def test_fewshot_sweep_writes_its_leaderboard(world_env):
         assert cell.acc_mean.iloc[0] == pytest.approx(row.value, abs=0.005)
     assert (results / "leaderboard_fewshot.md").read_text().startswith("# Leaderboard: few-shot")
     assert (results / "leaderboard_fewshot.png").stat().st_size > 1000
+
+
+def test_paper_fewshot_dry_run_on_a_placeholder_eurosat_root(tmp_path, capsys):
+    from PIL import Image
+
+    for folder in ("AnnualCrop", "Forest", "SeaLake"):
+        (tmp_path / "eurosat" / "2750" / folder).mkdir(parents=True)
+        for i in range(4):
+            Image.new("RGB", (8, 8), (40 * i, 90, 60)).save(
+                tmp_path / "eurosat" / "2750" / folder / f"{folder}_{i}.jpg"
+            )
+    argv = ["run", "--profile", "paper", "--protocol", "fewshot", "--datasets", "eurosat", "--data-root", str(tmp_path)]
+    assert main([*argv, "--methods", "coop", "--seeds", "1", "--dry-run"]) == 0
+    import json
+
+    cells = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert [c["shots"] for c in cells] == [1, 2, 4, 8, 16]
+    # CoOp's names for EuroSAT's folders, in the recorded label order; the split is generated (no split file)
+    assert cells[0]["classes"] == ["Annual Crop Land", "Forest", "Sea or Lake"]
+    assert all(c["label"] == "coop[generated split of eurosat]" for c in cells)

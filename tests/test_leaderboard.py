@@ -68,7 +68,7 @@ def test_average_row_uses_only_seeds_every_dataset_has():
 
 
 def test_hm_known_values():
-    # METHODS.md 6.3: CoOp 82.69/63.22 -> 71.66, CoCoOp 80.47/71.69 -> 75.83, MaPLe 82.28/75.14 -> 78.55
+    # methods/REFERENCES.md §2: CoOp 82.69/63.22 -> 71.66, CoCoOp 80.47/71.69 -> 75.83, MaPLe 82.28/75.14 -> 78.55
     assert round(harmonic_mean(82.69, 63.22), 2) == 71.66
     assert round(harmonic_mean(80.47, 71.69), 2) == 75.83
     assert round(harmonic_mean(82.28, 75.14), 2) == 78.55

@@ -8,7 +8,7 @@ from benchmark.core.train import TrainConfig, dassl_lr, fit, steps_per_epoch, vi
 from benchmark.data.transforms import VIEWS_PER_SEED, training_view
 from benchmark.errors import RunFailure
 
-# METHODS.md section 8, per-epoch learning rates of Dassl's constant warm-up + cosine
+# methods/REFERENCES.md §1, per-epoch learning rates of Dassl's constant warm-up + cosine
 TABLE = {
     (0.002, 10): [1e-5, 0.002, 0.0019511, 0.0018090, 0.0015878, 0.0013090, 0.001, 0.00069098, 0.00041221, 0.00019098],
     (0.009, 10): [1e-5, 0.009, 0.0087798, 0.0081406, 0.0071450, 0.0058906, 0.0045, 0.0031094, 0.0018550, 0.00085942],

@@ -9,7 +9,7 @@ Methods never copy CLIP's text or image encoder (the reference repositories hold
   extra tokens to the vision sequence before `ln_pre`;
 * return the last block's tokens before `ln_post` (BiMoRS conditions on them);
 * truncate prompt sequences at the longest EOT of the batch. CLIP's text mask is causal, so the EOT
-  feature never depends on later positions and the truncation is exact (DESIGN section 6);
+  feature never depends on later positions and the truncation is exact (methods/REFERENCES.md §5);
 * compute only the pooled row (EOT, or CLS) in the last block: every other row of the last block's
   output is discarded by the pooling, so skipping its query, output projection and MLP is exact too.
 

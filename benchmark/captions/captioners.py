@@ -9,7 +9,7 @@
   `generate(pixel_values, max_length=16, num_beams=4, early_stopping=True)` without a text prompt,
   decoded with `skip_special_tokens=True`. Images are captioned in batches; the device is the run's
   (the reference hard-codes `cuda:1`). The caption text depends on the transformers version
-  (METHODS.md 5.5-10), so the version is part of the captioner's cache identity.
+  (methods/REFERENCES.md §4), so the version is part of the captioner's cache identity.
 """
 
 from __future__ import annotations

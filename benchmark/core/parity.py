@@ -1,10 +1,10 @@
-"""Numeric parity against the reference implementations (fixtures in ../shared/parity/).
+"""Numeric parity against the reference implementations (fixtures: methods/REFERENCES.md §6).
 
 A fixture stores what the reference code computed on a small CLIP rebuilt from a seed recipe: eval
 logits, training loss and every gradient. We rebuild the same weights (asserting their checksums),
 load them into open_clip as an OpenAI-format state dict, build our method from the fixture's
 reference config, set its parameters, and compare with the scaled error
-`max|ours - ref| / max|ref|` per quantity (format and bounds: ../shared/parity/README.md).
+`max|ours - ref| / max|ref|` per quantity (format and bounds: methods/REFERENCES.md §6).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 FORMAT = "clip-prompt-parity/v1"
 DEFAULT_BOUND = 1e-5
-# Bounds from ../shared/parity/README.md "Precision and tolerances": fp32 paths 1e-5; the fp16 paths
+# Bounds (methods/REFERENCES.md §6): fp32 paths 1e-5; the fp16 paths
 # that the references force (MaPLe's half casts, BiMoRS's fp16 cross-attention) are looser.
 BOUNDS: dict[tuple[str, str | None], dict[str, float]] = {
     ("maple", None): {"logits": 1e-5, "loss": 1e-5, "grad": 2e-3},

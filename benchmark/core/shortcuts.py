@@ -1,4 +1,4 @@
-"""Switches of the exact shortcuts (DESIGN section 6), so each can be measured against the naive path.
+"""Switches of the exact shortcuts (methods/REFERENCES.md §5), so each can be measured against the naive path.
 
 Every shortcut is exact: the fast and the naive path give the same logits within float rounding
 (tests assert 1e-5). `NAIVE` is the reference-equivalent computation with every shortcut off.

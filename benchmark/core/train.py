@@ -70,7 +70,7 @@ def dassl_lr(cfg: TrainConfig, epoch: int) -> float:
 
     Dassl wraps `CosineAnnealingLR(T_max=epochs)` in `ConstantWarmupScheduler` and steps once per
     epoch: epochs before `warmup_epochs` run at `warmup_lr`, then the cosine restarts from its first
-    value, so it is shifted by the warm-up and never reaches zero (METHODS.md section 8).
+    value, so it is shifted by the warm-up and never reaches zero (methods/REFERENCES.md §1).
     """
     if epoch < cfg.warmup_epochs:
         return cfg.warmup_lr

@@ -1,4 +1,4 @@
-"""Content-addressed on-disk cache of frozen image features (DESIGN section 6).
+"""Content-addressed on-disk cache of frozen image features (methods/REFERENCES.md §5).
 
 For methods whose image path has no learned parameters (zero-shot, CoOp, CoCoOp, BiMoRS), the
 features of an (image, view) pair depend only on the backbone weights, the transform and the image

@@ -1,4 +1,4 @@
-"""The embedded remote-sensing world: procedural RS datasets plus a pretrained tiny CLIP (DESIGN.md 4).
+"""The embedded remote-sensing world: procedural RS datasets plus a pretrained tiny CLIP (README: Profiles).
 
 Importing this package is cheap and never imports torch (``python -m benchmark list datasets`` relies on
 that); generation (numpy, PIL) is imported when :func:`ensure_world` runs, the model from

@@ -70,7 +70,7 @@ def encode_texts(model, texts: list[str]) -> torch.Tensor:
 def zero_shot(model, root: Path, key: str, split: str = "test", template: str = TEMPLATE) -> dict[str, float]:
     """Zero-shot accuracy (%) on all classes, on the base half and on the new half (each among itself).
 
-    Base = the first ceil(n/2) labels, as in the b2n protocol (METHODS.md 6.3).
+    Base = the first ceil(n/2) labels, as in the b2n protocol (methods/REFERENCES.md §2).
     """
     items = load_split(root, key)[split]
     spec = WORLD_DATASETS[key]

@@ -1,4 +1,8 @@
-"""What every out-of-process executor needs: closing the runs of cells whose worker died.
+"""What every out-of-process executor shares: one bounded submit-and-wait loop, and closing dead cells.
+
+`bounded_run` keeps at most `workers` cells in flight, each in a numbered slot (a device), and yields
+each cell's status as it ends; an executor supplies only how to start a cell, how to wait for some to
+end, and how to read an ended cell's status.
 
 A worker that is killed (SIGKILL, segfault, out-of-memory killer, a lost node, a cancelled job)
 cannot mark its own MLflow run. The driver knows which cell each worker was running, so it marks
@@ -10,12 +14,49 @@ from __future__ import annotations
 
 import logging
 import signal
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Callable, Hashable, Iterable, Iterator, MutableMapping, Sequence
 
 from benchmark.plan.specs import RunSpec
 from benchmark.run.worker import CellStatus, WorkerEnv, exception_line
 
 log = logging.getLogger(__name__)
+
+Task = tuple[str, str]  # (cell spec JSON, label)
+
+
+def bounded_run(
+    tasks: Sequence[Task],
+    workers: int,
+    running: MutableMapping[Hashable, Task],
+    *,
+    start: Callable[[Task, int], Hashable],
+    wait_ended: Callable[[list[Hashable]], list[Hashable]],
+    status: Callable[[Hashable, Task], CellStatus],
+) -> Iterator[CellStatus]:
+    """Run `tasks` with at most `workers` in flight; yield each one's status as it ends, in any order.
+
+    Args:
+        tasks: the cells to run.
+        workers: the most cells in flight; slots are numbered 0..workers-1 (a slot is a device).
+        running: handle -> task of the cells in flight, kept up to date here so that the caller's
+            cleanup (cancel, close the runs as KILLED) sees exactly what is still running.
+        start: starts a task in a free slot and returns its handle (a job, a future, a worker).
+        wait_ended: blocks until at least one of the handles has ended; returns the ended ones.
+        status: the CellStatus of an ended handle (a failure with its reason when the cell died).
+    """
+    queue: deque[Task] = deque(tasks)
+    slots: dict[Hashable, int] = {}
+    while queue or running:
+        while queue and len(running) < workers:
+            slot = min(set(range(workers)) - set(slots.values()))
+            task = queue.popleft()
+            handle = start(task, slot)
+            running[handle], slots[handle] = task, slot
+        for handle in wait_ended(list(running)):
+            task = running.pop(handle)
+            slots.pop(handle)
+            yield status(handle, task)
 
 
 def exit_reason(code: int | None) -> str:

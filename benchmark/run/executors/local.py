@@ -15,18 +15,16 @@ import multiprocessing as mp
 import os
 import threading
 import time
-from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection, wait
 
-from benchmark.run.executors._common import close_interrupted, exit_reason, fail_cell, run_cell
+from benchmark.run.executors._common import Task, bounded_run, close_interrupted, exit_reason, fail_cell, run_cell
 from benchmark.run.worker import CellStatus, WorkerEnv
 
 log = logging.getLogger(__name__)
 
 IN_PROCESS = False
-Task = tuple[str, str]
 
 
 def _watch_parent(parent_pid: int) -> None:
@@ -125,40 +123,42 @@ def run_cells(
     address: str | None = None,
 ) -> Iterator[CellStatus]:
     """Run the tasks on `workers` processes; yield statuses as cells end."""
-    queue: deque[Task] = deque(tasks)
-    if not queue:
+    if not tasks:
         return
-    pool = _Pool(env, min(workers, len(queue)))
+    pool = _Pool(env, min(workers, len(tasks)))
+    ended: dict[int, CellStatus] = {}  # slot -> status of the cell its worker just finished
+
+    def start(task: Task, slot: int) -> int:
+        worker = pool.workers[slot]
+        if not worker.process.is_alive():
+            worker = pool.replace(worker)  # a dead worker's slot gets a fresh process
+        worker.task = task
+        try:
+            worker.conn.send((*task, parent_id))
+        except OSError:
+            pass  # the worker just died: `_collect` reports the cell when the sentinel fires
+        return slot
+
+    def wait_ended(slots: list[int]) -> list[int]:
+        busy = [pool.workers[slot] for slot in slots]
+        wait([w.conn for w in busy] + [w.process.sentinel for w in busy])
+        for slot, worker in zip(slots, busy):
+            status = _collect(worker, parent_id, env)
+            if status is not None:
+                ended[slot] = status
+        return [slot for slot in slots if slot in ended]
+
     finished = False
     try:
-        for worker in pool.workers:
-            _dispatch(worker, queue, parent_id)
-        while any(w.task is not None for w in pool.workers):
-            busy = [w for w in pool.workers if w.task is not None]
-            wait([w.conn for w in busy] + [w.process.sentinel for w in busy])
-            for worker in busy:
-                status = _collect(worker, parent_id, env)
-                if status is None:
-                    continue
-                yield status
-                if not worker.process.is_alive():
-                    worker = pool.replace(worker)
-                _dispatch(worker, queue, parent_id)
+        yield from bounded_run(
+            tasks, len(pool.workers), {}, start=start, wait_ended=wait_ended, status=lambda slot, _: ended.pop(slot)
+        )
         finished = True
     finally:
         in_flight = [w.task for w in pool.workers if w.task is not None]
         pool.shutdown()
         if not finished:
             close_interrupted(in_flight, parent_id, env)
-
-
-def _dispatch(worker: _Worker, queue: deque[Task], parent_id: str | None) -> None:
-    if queue:
-        worker.task = queue.popleft()
-        try:
-            worker.conn.send((*worker.task, parent_id))
-        except OSError:
-            pass  # the worker just died: `_collect` reports the cell when the sentinel fires
 
 
 def _collect(worker: _Worker, parent_id: str | None, env: WorkerEnv) -> CellStatus | None:

@@ -20,14 +20,13 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from benchmark.errors import UsageError
-from benchmark.run.executors._common import close_interrupted, fail_cell, run_cell
+from benchmark.run.executors._common import Task, bounded_run, close_interrupted, fail_cell, run_cell
 from benchmark.run.server import LOOPBACK_HOSTS
 from benchmark.run.worker import CellStatus, WorkerEnv
 
 log = logging.getLogger(__name__)
 
 IN_PROCESS = False
-Task = tuple[str, str]
 ENV_PREFIXES = ("BENCHMARK_", "HF_", "TRANSFORMERS_", "MLFLOW_")  # passed on to remote workers
 CONNECT_TIMEOUT_S = 5.0
 
@@ -102,14 +101,14 @@ def run_cells(
         gpus = 1 if env.device != "cpu" and ray.cluster_resources().get("GPU", 0) > 0 else 0
         # run_cell is module-level, so Ray workers import it by name
         remote = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=0)(run_cell)
-        queue = list(tasks)
-        while queue or running:
-            while queue and len(running) < workers:
-                task = queue.pop(0)
-                running[remote.remote(task[0], task[1], parent_id, env)] = task
-            (ref,), _ = ray.wait(list(running), num_returns=1)
-            task = running.pop(ref)
-            yield _status(ref, task, parent_id, env)
+        yield from bounded_run(
+            tasks,
+            workers,
+            running,
+            start=lambda task, slot: remote.remote(task[0], task[1], parent_id, env),
+            wait_ended=lambda refs: ray.wait(refs, num_returns=1)[0],
+            status=lambda ref, task: _status(ref, task, parent_id, env),
+        )
     finally:
         for ref, task in running.items():
             try:

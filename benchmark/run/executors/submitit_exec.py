@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.errors import UsageError
-from benchmark.run.executors._common import close_interrupted, fail_cell, run_cell
+from benchmark.run.executors._common import Task, bounded_run, close_interrupted, fail_cell, run_cell
 from benchmark.run.worker import CellStatus, WorkerEnv, worker_device
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,6 @@ log = logging.getLogger(__name__)
 IN_PROCESS = False
 TIMEOUT_MIN = 24 * 60  # per cell; submitit's local default (2 min) would kill real cells
 POLL_S = 0.5
-Task = tuple[str, str]
 
 
 def _cluster() -> str:
@@ -157,22 +156,26 @@ def _run_window(
     running: dict[Any, Task],
 ) -> Iterator[CellStatus]:
     """Local: keep at most `workers` jobs running, each in a free device slot."""
-    queue = list(tasks)
-    slots: dict[Any, int] = {}
-    while queue or running:
-        while queue and len(running) < workers:
-            slot = min(set(range(workers)) - set(slots.values()))
-            task = queue.pop(0)
-            job_env = replace(env, device=worker_device(env.device, slot))
-            job = executor.submit(_job, task[0], task[1], parent_id, job_env, os.getpid())
-            running[job], slots[job] = task, slot
-        done = [job for job in running if job.done()]
-        if not done:
+
+    def start(task: Task, slot: int) -> Any:
+        job_env = replace(env, device=worker_device(env.device, slot))
+        return executor.submit(_job, task[0], task[1], parent_id, job_env, os.getpid())
+
+    def wait_ended(jobs: list[Any]) -> list[Any]:
+        while True:
+            done = [job for job in jobs if job.done()]
+            if done:
+                return done
             time.sleep(POLL_S)
-        for job in done:
-            task = running.pop(job)
-            slots.pop(job)
-            yield _status(job, task, parent_id, env, "local")
+
+    yield from bounded_run(
+        tasks,
+        workers,
+        running,
+        start=start,
+        wait_ended=wait_ended,
+        status=lambda job, task: _status(job, task, parent_id, env, "local"),
+    )
 
 
 def _status(job: Any, task: Task, parent_id: str | None, env: WorkerEnv, cluster: str) -> CellStatus:

@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from benchmark.world.datasets import WORLD_DATASETS, WORLD_PROTOCOLS
+from benchmark.world.datasets import WORLD_DATASETS
 from benchmark.world.render import image_rng, render_image
 from benchmark.world.sensors import SENSOR_STYLES
 
@@ -81,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     from benchmark.world.model import load_world_clip
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--keys", nargs="+", default=WORLD_PROTOCOLS["b2n"])
+    # the four datasets with their own sensor styles (the v2 sets reuse them)
+    p.add_argument("--keys", nargs="+", default=[key for key in WORLD_DATASETS if not key.endswith("v2")])
     p.add_argument("--strengths", nargs="+", type=float, default=list(DEFAULT_STRENGTHS))
     p.add_argument("--target", type=float, default=TARGET_ACC)
     args = p.parse_args(argv)

@@ -12,7 +12,7 @@ BAD_INPUTS = [
     (["run", "--methods", "coop", "--set", "n_ctx=four", "--dry-run"], "n_ctx='four': expected int"),
     (["run", "--set", "nonsense", "--dry-run"], "--set expects key=value"),
     (["run", "--seeds", "1,x", "--dry-run"], "--seeds expects comma-separated integers"),
-    (["run", "--shots", "0", "--dry-run"], "shots must be a positive integer"),
+    (["run", "--shots", "0", "--dry-run"], "shots must be positive integers, got 0"),
     (["run", "--profile", "papr", "--dry-run"], "unknown profile 'papr'"),
     (["run", "--methods", "coop", "--preset", "paprr", "--dry-run"], "unknown preset 'paprr'; did you mean 'paper'"),
     (

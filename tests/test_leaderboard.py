@@ -101,7 +101,9 @@ def test_long_rows_come_from_the_result_rows_not_from_metric_names():
     run.metrics.update({"acc_base": 1.0, "acc_all/B": 2.0})
     long = long_rows([run])
     assert sorted(long.subset) == ["base", "new"] and sorted(long.value) == [60.0, 80.0]
-    assert long_rows([FinishedRun("x", run.tags, {"acc_base": 80.0}, 0)]).empty
+    assert long_rows([FinishedRun("x", run.tags, {"acc_base": 80.0}, 0, results=[])]).empty
+    with pytest.raises(ValueError, match="not read"):
+        long_rows([FinishedRun("x", run.tags, {"acc_base": 80.0}, 0)])
     assert Result("T", "all", "acc", 2.0).metric_key("S") == "acc_all/T"
 
 

@@ -22,7 +22,9 @@ EPILOG = """examples:
   python -m benchmark run --methods all --protocol b2n
   python -m benchmark run --methods coop,cocoop --datasets patternnet --seeds 1 --set epochs=5
   python -m benchmark run --protocol b2n --dry-run
+  python -m benchmark run --protocol fewshot --methods zeroshot,coop --shots 1,4,16
   python -m benchmark leaderboard
+  python -m benchmark leaderboard --protocol b2n --from-runs results/runs_b2n.csv
   python -m benchmark compare coop zeroshot --protocol b2n
   python -m benchmark reproduce --protocol b2n --methods coop
   python -m benchmark run --executor local --workers 2 --config sweep.yaml

@@ -50,6 +50,8 @@ def long_rows(runs: Iterable) -> pd.DataFrame:
     rows = []
     for run in runs:
         tags = run.tags
+        if run.results is None:
+            raise ValueError(f"run {run.run_id}: its result rows were not read (finished_runs(..., with_results=True))")
         for result in run.results:
             rows.append(
                 {

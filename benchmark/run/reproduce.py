@@ -317,7 +317,7 @@ def rerun(
         failed += len(outcome.failures)
     if failed:
         log.warning("reproduce %s: %d cell(s) of the rerun failed; their rows cannot pass", selection.protocol, failed)
-    long = long_rows(Tracker(uri).finished_runs(selection.protocol, profile=profile))
+    long = long_rows(Tracker(uri).finished_runs(selection.protocol, profile=profile, with_results=True))
     return long[long.run_key.isin(selection.run_keys)], failed
 
 

@@ -19,7 +19,7 @@ import socket
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +85,7 @@ class FinishedRun:
     tags: dict[str, str]
     metrics: dict[str, float]
     end_time: int
-    results: list[dict[str, Any]] = field(default_factory=list)  # the rows of its `results.json`
+    results: list[dict[str, Any]] | None = None  # the rows of its `results.json` (None: not read)
 
 
 class Tracker:

@@ -175,7 +175,7 @@ def run_search(request: TuneRequest, options: RunOptions, out_dir: Path) -> tupl
     log.info("tuning %s (%s) over %d grid point(s) x %d cell(s)", method, preset, len(points), len(plans[0].specs))
     for r in requests:
         run_sweep(r, options)
-    runs = Tracker(options.tracking_uri).finished_runs(plans[0].protocol.name, profile=profile.name)
+    runs = Tracker(options.tracking_uri).finished_runs(plans[0].protocol.name, profile=profile.name, with_results=True)
     long = long_rows(runs)
     val = long[(long.subset == "val") & (long.metric == "acc")].set_index("run_key")
     scores = []

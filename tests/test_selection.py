@@ -80,3 +80,14 @@ def test_search_table_chooses_the_best_validation_mean_and_breaks_ties_by_cost()
     average = table[table.dataset == "average"].set_index("point")
     assert average.loc[best].chosen == "yes" and (table.chosen == "yes").sum() == 3  # a, b and average rows
     assert average.loc[1].val_mean == 70.5 and average.loc[1].n_seeds == 2
+
+
+@pytest.mark.slow
+def test_tune_runs_its_grid_on_tuning_seeds_and_scores_validation_rows(world_env, capsys):
+    from benchmark.cli.main import main
+
+    argv = ["tune", "coop", "--grid", "epochs=1,2", "--datasets", "mlrsnet", "--seeds", "101"]
+    assert main(argv) == 0
+    table = pd.read_csv(world_env / "results" / "tuning" / "coop.csv")
+    assert len(table[table.dataset == "mlrsnet"]) == 2  # one row per grid point, scored from the runs' val rows
+    assert table.val_mean.between(0, 100).all() and "chosen: epochs=" in capsys.readouterr().out

@@ -95,7 +95,7 @@ def wide_table(protocol: str, long: pd.DataFrame, order: Iterable[str] = ()) -> 
     return table_kind(protocol).wide(long, order)
 
 
-COLLAPSE_COLUMNS = ("run_id", "method", "dataset", "seed", "value", "zero_shot")
+COLLAPSE_COLUMNS = ("run_id", "method", "dataset", "seed", "shots", "value", "zero_shot")
 
 
 def _trains(label: str) -> bool:
@@ -128,6 +128,7 @@ def collapsed_runs(protocol: str, long: pd.DataFrame) -> pd.DataFrame:
                     "method": row.method,
                     "dataset": row.train_dataset,
                     "seed": int(row.seed),
+                    "shots": int(row.shots),
                     "value": float(row.value),
                     "zero_shot": reference,
                 }

@@ -166,7 +166,7 @@ def markdown_leaderboard(
             "rows that report the last epoch or an epoch chosen on validation shots.",
             "",
         ]
-    lines += _collapse_note(kind, collapsed)
+    lines += _collapse_note(kind, collapsed, with_shots=owner.shots_axis)
     if published is not None:
         lines.append(
             f"paper (diff): the published value and ours minus it, from `results/published/{protocol}.csv` "
@@ -188,8 +188,8 @@ def markdown_leaderboard(
     return "\n".join(lines)
 
 
-def _collapse_note(kind: TableKind, collapsed: pd.DataFrame | None) -> list[str]:
-    """Footnote lines counting collapsed runs per method (empty when there are none)."""
+def _collapse_note(kind: TableKind, collapsed: pd.DataFrame | None, *, with_shots: bool = False) -> list[str]:
+    """Footnote lines counting collapsed runs per method (empty when there are none); K too where it is an axis."""
     if collapsed is None or collapsed.empty:
         return []
     lines = [
@@ -198,7 +198,8 @@ def _collapse_note(kind: TableKind, collapsed: pd.DataFrame | None) -> list[str]
     ]
     for method, group in collapsed.groupby("method", sort=True):
         cells = "; ".join(
-            f"{r.dataset} seed {r.seed}: {r.value:.1f} < {r.zero_shot:.1f}" for r in group.itertuples(index=False)
+            f"{r.dataset} seed {r.seed}{f' {r.shots}-shot' if with_shots else ''}: {r.value:.1f} < {r.zero_shot:.1f}"
+            for r in group.sort_values(["dataset", "seed", "shots"], kind="stable").itertuples(index=False)
         )
         lines.append(f"- {method}: {len(group)} run(s) ({cells})")
     return [*lines, ""]

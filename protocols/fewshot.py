@@ -23,8 +23,8 @@ class FewShot(Protocol):
 
     name = "fewshot"
     title = "few-shot"
-    table = ShotsTable()
     default_shots = (1, 2, 4, 8, 16)
+    table = ShotsTable(default_shots)
     shots_axis = True
 
     def evaluates_unseen_classes(self, cell, datasets) -> bool:

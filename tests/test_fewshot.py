@@ -77,6 +77,12 @@ def test_zero_shot_runs_once_and_stands_at_every_k():
     assert zs.loc[("average", "4")].acc_mean == 40.0
 
 
+def test_a_zero_shot_only_table_stands_on_the_default_k_axis():
+    table = wide_table("fewshot", long_rows(RUNS[-2:]), ["A", "B"])
+    assert list(table[table.dataset == "A"].shots) == ["1", "2", "4", "8", "16", AREA]
+    assert set(table.acc_mean[table.dataset == "average"]) == {40.0}
+
+
 def test_markdown_marks_a_separated_winner_per_dataset_and_k():
     long = long_rows(RUNS)
     text = markdown_leaderboard(

@@ -52,17 +52,20 @@ class ShotsTable(TableKind):
     )
     published_columns = ("method", "dataset", "shots", "acc", "citation")
 
+    def __init__(self, default_shots: tuple[int, ...] = (1, 2, 4, 8, 16)) -> None:
+        self.default_shots = tuple(default_shots)  # the K axis when no trained run gives one (zero-shot only)
+
     def seed_values(self, long: pd.DataFrame, order: Iterable[str] = ()) -> pd.DataFrame:
         """Per-seed accuracy per (method, dataset, K) (`source` = str(K)), the `area` rows and the `average`."""
         acc = long[(long.metric == "acc") & (long.subset == "all") & (long.eval_dataset == long.train_dataset)]
         if acc.empty:
             return pd.DataFrame(columns=list(SEED_COLUMNS))
-        table_shots = sorted({int(k) for k in acc.shots if int(k) > 0})
+        table_shots = sorted({int(k) for k in acc.shots if int(k) > 0}) or list(self.default_shots)
         curves: dict[str, dict[str, pd.DataFrame]] = {}  # method -> dataset -> frame(seed x K)
         for (method, dataset), group in acc.groupby(["method", "train_dataset"], sort=True):
             if set(group.shots.astype(int)) == {0}:  # trains nothing: one run stands at every K
-                value = float(group.sort_values("seed").value.iloc[0])
-                seed = int(group.seed.iloc[0])
+                first = group.sort_values("seed", kind="stable").iloc[0]
+                value, seed = float(first.value), int(first.seed)
                 frame = pd.DataFrame({k: [value] for k in table_shots}, index=pd.Index([seed], name="seed"))
             else:
                 frame = group[group.shots > 0].pivot_table(index="seed", columns="shots", values="value")

@@ -216,17 +216,15 @@ def build_plan(request: SweepRequest) -> Plan:
     return Plan(profile, protocol, specs, labels, data_root, datasets)
 
 
-DEFAULT_SHOTS = 16
 DETERMINISTIC_SEED = 0  # the seed (and shots 0) of the single run of a method that trains nothing
 
 
-def method_label(
-    spec: RunSpec, profile: Profile, datasets: dict[str, Dataset], *, default: str, protocol: Any = None
-) -> str:
+def method_label(spec: RunSpec, profile: Profile, datasets: dict[str, Dataset], *, default: str, protocol: Any) -> str:
     """The method's name in leaderboards, marked with whatever departs from the profile's defaults.
 
     Leaderboards group runs by this label, so two configurations never share one: a non-default
-    preset or overrides, another backbone, another shot count, or a split file that is not the
+    preset or overrides, another backbone, a shot count outside the protocol's defaults (unless the
+    protocol reports per shot count, as few-shot does), or a split file that is not the
     public one each show up in brackets, e.g. `coop[paper_ctxv1, 8-shot]`; so does a checkpoint chosen
     on the test split (`bimors[best_test]`), on every profile.
     """
@@ -237,9 +235,8 @@ def method_label(
         marks.append("best_test")  # numbers from a checkpoint chosen on the test split: never unmarked
     if spec.backbone != profile.backbone:
         marks.append(spec.backbone)
-    shots_shown = protocol is None or not protocol.shots_axis  # a few-shot curve has K as its own axis
-    default_shots = protocol.default_shots if protocol is not None else (DEFAULT_SHOTS,)
-    if shots_shown and spec.shots not in default_shots and METHODS.get(spec.method).requirements.trainable:
+    off_default = spec.shots not in protocol.default_shots and not protocol.shots_axis  # K is a few-shot axis
+    if off_default and METHODS.get(spec.method).requirements.trainable:
         marks.append(f"{spec.shots}-shot")
     for name in (spec.dataset, *spec.targets):
         status = datasets[name].split_status

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchmark.core.protocol import CellOutput, Protocol, split_tags, train_few_shot
+from benchmark.core.protocol import CellOutput, Protocol, cannot_score, split_tags, train_few_shot
 from benchmark.data.fewshot import split_base_new
 from benchmark.plan.specs import RunSpec
 from benchmark.registry import PROTOCOLS
@@ -41,6 +41,10 @@ class BaseToNew(Protocol):
         batch = ctx.train_config(spec).eval_batch_size
         transfer_state = train_few_shot(spec, ctx, method, dataset, base, out)
         for subset in (base, new):
+            reason = cannot_score(method, base.classnames, subset.classnames)
+            if reason is not None:
+                out.add_not_applicable(dataset.name, subset.name, reason)
+                continue
             if subset is new and transfer_state is not None:
                 method.load_learned_state(transfer_state)
             method.set_classnames(subset.classnames)

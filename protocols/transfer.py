@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from benchmark.core.protocol import CellOutput, CellPlan, Protocol, split_tags, train_few_shot
+from benchmark.core.protocol import CellOutput, CellPlan, Protocol, cannot_score, split_tags, train_few_shot
 from benchmark.data.fewshot import all_classes
 from benchmark.plan.specs import RunSpec
 from benchmark.registry import PROTOCOLS
@@ -86,6 +86,10 @@ class SourceToTargets(Protocol):
             method.load_learned_state(transfer_state)
         for name in spec.targets:
             target = ctx.dataset(name)
+            reason = cannot_score(method, classes.classnames, target.classnames)
+            if reason is not None:
+                out.add_not_applicable(target.name, "all", reason)
+                continue
             method.set_classnames(target.classnames)
             bank = ctx.bank(target, target.split.test, method)
             out.add(target.name, "all", evaluate(method, bank, target.classnames, batch_size=batch))

@@ -23,16 +23,19 @@ def parity_dir() -> Path:
     return Path(os.environ.get(PARITY_DIR_ENV) or SHARED / "parity")
 
 
-def parity_fixtures() -> list[Path]:
-    """Every fixture file in `parity_dir()`, sorted; empty when the folder is absent."""
-    folder = parity_dir()
+REPO_PARITY = Path(__file__).resolve().parent / "parity"  # fixtures this repository made (tests/parity/README.md)
+
+
+def parity_fixtures(folder: Path | None = None) -> list[Path]:
+    """Every fixture file in `folder` (default `parity_dir()`), sorted; empty when the folder is absent."""
+    folder = parity_dir() if folder is None else folder
     return sorted(folder.glob("*.pt")) if folder.is_dir() else []
 
 
 def require_parity() -> Path:
     """The parity folder; without it, skip locally but fail under CI, so CI cannot pass on no parity at all."""
     folder = parity_dir()
-    if not parity_fixtures():
+    if not parity_fixtures(folder):
         if os.environ.get("CI"):
             pytest.fail(f"../shared/parity is absent: CI needs it (no *.pt in {folder})", pytrace=False)
         pytest.skip(f"../shared/parity is absent (no *.pt in {folder})")

@@ -11,7 +11,9 @@ Methods never copy CLIP's text or image encoder (the reference repositories hold
 * truncate prompt sequences at the longest EOT of the batch. CLIP's text mask is causal, so the EOT
   feature never depends on later positions and the truncation is exact (methods/REFERENCES.md §5);
 * compute only the pooled row (EOT, or CLS) in the last block: every other row of the last block's
-  output is discarded by the pooling, so skipping its query, output projection and MLP is exact too.
+  output is discarded by the pooling, so skipping its query, output projection and MLP is exact too;
+* add a method's term to every block's packed q|k|v input projection (`qkv_delta`: CLIP-LoRA's
+  low-rank updates), which enter through the forward path, so the frozen weights are never touched.
 
 Dimensions are read from the model; nothing here knows a method's name.
 """
@@ -26,6 +28,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 LayerHook = Callable[[int, Tensor], Tensor]  # (block index, tokens [N, L, W]) -> tokens
+# (block index, ln_1 output h [N, L, W]) -> a term [N, L, 3W] added to the block's q|k|v projection of h, or None
+QkvDelta = Callable[[int, Tensor], Tensor | None]
 
 
 @dataclass
@@ -193,17 +197,25 @@ class FrozenClip(nn.Module):
         hook: LayerHook | None,
         pooled_rows: Tensor | None = None,
         fused: bool = False,
+        qkv_delta: QkvDelta | None = None,
     ) -> Tensor:
         """Run the residual blocks on x [N, L, W].
 
         With `pooled_rows` [N] the last block computes only those rows and [N, W] is returned.
         With `fused`, standard blocks run as one packed QKV projection and one SDPA call.
+        With `qkv_delta`, every block runs fused with `qkv_delta(index, ln_1(x))` added to its q|k|v
+        projection (the last block then computes every row; the pooled rows are taken after it).
         """
         batch_first = getattr(blocks, "batch_first", True)
         resblocks = list(blocks.resblocks)
         for index, block in enumerate(resblocks):
             if hook is not None:
                 x = hook(index, x)
+            if qkv_delta is not None:
+                if not _prunable(block):
+                    raise ValueError("qkv_delta needs open_clip's standard pre-LN residual blocks")
+                x = _fused_block(block, x, mask, lambda h, index=index: qkv_delta(index, h))
+                continue
             if pooled_rows is not None and index == len(resblocks) - 1 and _prunable(block):
                 return _block_rows(block, x, pooled_rows, causal=mask is not None, batch_first=batch_first)
             if fused and _prunable(block):
@@ -224,12 +236,13 @@ class FrozenClip(nn.Module):
         layer_hook: LayerHook | None = None,
         pooled_only: bool = False,
         fused: bool = False,
+        qkv_delta: QkvDelta | None = None,
     ) -> Tensor:
         """Text features [N, D] of prompt embeddings [N, L, W], pooled at `eot` [N].
 
         `L` may be shorter than the context length (causal truncation); it must exceed every EOT.
         `pooled_only` computes only the EOT rows in the last block and `fused` runs the blocks as
-        packed QKV + SDPA; both are exact.
+        packed QKV + SDPA; both are exact. `qkv_delta`: see `_run_blocks`.
         """
         length = prompts.shape[1]
         x = prompts + self.model.positional_embedding[:length].to(prompts.dtype)
@@ -237,9 +250,9 @@ class FrozenClip(nn.Module):
         mask = None if mask is None else mask[:length, :length]
         blocks = self.model.transformer
         if pooled_only:
-            x = self._run_blocks(blocks, x, mask, layer_hook, pooled_rows=eot, fused=fused)
+            x = self._run_blocks(blocks, x, mask, layer_hook, pooled_rows=eot, fused=fused, qkv_delta=qkv_delta)
         else:
-            x = self._run_blocks(blocks, x, mask, layer_hook, fused=fused)
+            x = self._run_blocks(blocks, x, mask, layer_hook, fused=fused, qkv_delta=qkv_delta)
             x = x[torch.arange(x.shape[0], device=x.device), eot]
         x = self.model.ln_final(x)
         proj = self.model.text_projection
@@ -265,6 +278,7 @@ class FrozenClip(nn.Module):
         return_tokens: bool = False,
         pooled_only: bool = False,
         fused: bool = False,
+        qkv_delta: QkvDelta | None = None,
     ) -> ImageFeatures:
         """Image features of normalised pixels [B, 3, H, W].
 
@@ -277,6 +291,7 @@ class FrozenClip(nn.Module):
             pooled_only: compute only the CLS row in the last block (exact; ignored with
                 `return_tokens`, which needs every row).
             fused: run standard blocks as packed QKV + SDPA (exact).
+            qkv_delta: a term added to every block's q|k|v projection (see `_run_blocks`).
         """
         visual = self.model.visual
         x = visual.conv1(images.to(visual.conv1.weight.dtype))  # [B, W, g, g]
@@ -288,9 +303,11 @@ class FrozenClip(nn.Module):
         x = visual.ln_pre(x)
         if pooled_only and not return_tokens:
             cls_rows = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
-            cls_out = self._run_blocks(visual.transformer, x, None, layer_hook, pooled_rows=cls_rows, fused=fused)
+            cls_out = self._run_blocks(
+                visual.transformer, x, None, layer_hook, pooled_rows=cls_rows, fused=fused, qkv_delta=qkv_delta
+            )
             return ImageFeatures(visual.ln_post(cls_out) @ visual.proj)
-        x = self._run_blocks(visual.transformer, x, None, layer_hook, fused=fused)
+        x = self._run_blocks(visual.transformer, x, None, layer_hook, fused=fused, qkv_delta=qkv_delta)
         pooled = visual.ln_post(x[:, 0]) @ visual.proj
         return ImageFeatures(pooled, x if return_tokens else None)
 
@@ -304,16 +321,24 @@ def _prunable(block: nn.Module) -> bool:
     )
 
 
-def _fused_block(block: nn.Module, x: Tensor, mask: Tensor | None) -> Tensor:
+def _fused_block(
+    block: nn.Module, x: Tensor, mask: Tensor | None, qkv_delta: Callable[[Tensor], Tensor | None] | None = None
+) -> Tensor:
     """A standard block on batch-first x [N, L, W]: one packed QKV projection, one SDPA call.
 
     The same arithmetic `nn.MultiheadAttention(need_weights=False)` dispatches to, without its
     generic argument handling and layout round trips, which dominate at the world backbone's sizes.
+    `qkv_delta(h)`, when given and not None, is added to the q|k|v projection of h = ln_1(x).
     """
     attn = block.attn
     n, length, width = x.shape
     heads = attn.num_heads
-    qkv = F.linear(block.ln_1(x), attn.in_proj_weight, attn.in_proj_bias)  # [N, L, 3W]
+    h = block.ln_1(x)
+    qkv = F.linear(h, attn.in_proj_weight, attn.in_proj_bias)  # [N, L, 3W]
+    if qkv_delta is not None:
+        delta = qkv_delta(h)
+        if delta is not None:
+            qkv = qkv + delta
     q, k, v = qkv.view(n, length, 3, heads, width // heads).permute(2, 0, 3, 1, 4)  # [N, H, L, d] each
     out = F.scaled_dot_product_attention(q, k, v, attn_mask=None if mask is None else mask.to(q.dtype))
     out = F.linear(out.transpose(1, 2).reshape(n, length, width), attn.out_proj.weight, attn.out_proj.bias)

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from benchmark.backbone import ClassPrompts, FrozenClip, ImageFeatures
 from benchmark.core.shortcuts import FAST, FastPath
-from benchmark.core.train import TrainConfig
+from benchmark.core.train import BatchSource, TrainConfig
 from benchmark.data.batch import Batch
 
 
@@ -32,12 +32,16 @@ class Requirements:
             cached across methods, seeds and runs.
         image_tokens: needs the last block's tokens before ln_post, not only the pooled feature.
         captions: needs a caption embedding per image.
+        gradient_training: fits its parameters with the shared SGD/AdamW loop. False for methods that
+            fit everything in `prepare_training` (a key-value cache, a closed-form probe): they still
+            use the shots and seeds (`trainable`) but take no gradient step.
     """
 
     trainable: bool = True
     frozen_image_path: bool = True
     image_tokens: bool = False
     captions: bool = False
+    gradient_training: bool = True
 
 
 @dataclass(frozen=True)
@@ -143,8 +147,21 @@ class PromptMethod(nn.Module):
 
     @classmethod
     def config_transfer_error(cls, cfg: Any) -> str | None:
-        """Why `cfg` cannot be evaluated on unseen classes, or None if it can."""
+        """Why `cfg` cannot score classes it was not fitted on, or None if it can.
+
+        Protocols then report `n/a` for those evaluations (b2n new classes, xd/dg targets) instead of
+        a number from a silent fallback.
+        """
         return None
+
+    @classmethod
+    def config_requirements(cls, cfg: Any) -> Requirements:
+        """Requirements of one configuration.
+
+        The class's `requirements` unless a config changes them (Tip-Adapter trains its cache keys only
+        in its -F presets).
+        """
+        return cls.requirements
 
     # -- classes and text -------------------------------------------------------------------------
     def set_classnames(self, classnames: Sequence[str]) -> None:
@@ -202,6 +219,28 @@ class PromptMethod(nn.Module):
         return prompts.length(self.fast.truncate_text)
 
     # -- training ---------------------------------------------------------------------------------
+    def prepare_training(self, train: BatchSource, val: BatchSource | None, cfg: TrainConfig, *, seed: int) -> dict:
+        """Fit what needs no gradient, before the training loop, from the run's few-shot draw.
+
+        A key-value cache is built here, a closed-form probe fitted, a blend weight chosen on the
+        validation shots (never on test images). Returns tags for the run. Default: nothing to fit.
+        """
+        return {}
+
+    def end_epoch(self, epoch: int, cfg: TrainConfig) -> None:
+        """Called by the training loop after every epoch (0-based epoch).
+
+        For what accumulates over epochs, e.g. an average of the prompts. Default: nothing.
+        """
+
+    def after_training(self, train: BatchSource, val: BatchSource | None, cfg: TrainConfig, *, seed: int) -> dict:
+        """Called once after the loop and after checkpoint selection.
+
+        Settles what depends on the trained parameters, e.g. a blend searched on validation shots.
+        Returns tags for the run.
+        """
+        return {}
+
     def forward(self, batch: Batch) -> Tensor:
         """Logits [B, C] over the current class names."""
         raise NotImplementedError

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from benchmark.core.train import TrainConfig
 from benchmark.errors import UsageError
 
 log = logging.getLogger(__name__)
@@ -173,12 +174,15 @@ def _compare(method, fixture: dict[str, Any], expected: dict[str, Any], bounds: 
         logits = method(_batch(fixture, with_labels=False))
     checks.append(Check("logits_eval", scaled_error(logits, expected["logits_eval"]), bounds["logits"]))
 
+    if "loss_train" not in expected:
+        return checks  # a method fitted without gradients (cache, closed form): its logits are the oracle
     method.train()
     method.zero_grad(set_to_none=True)
     batch = _batch(fixture, with_labels=True)
     logits = method(batch)
     loss = method.loss(logits, batch.labels)
-    loss.backward()
+    if loss.requires_grad:
+        loss.backward()
     method.eval()
     checks.append(Check("loss_train", scaled_error(loss, torch.as_tensor(expected["loss_train"])), bounds["loss"]))
     if "logits_train" in expected:
@@ -219,6 +223,18 @@ def _prompt_checks(method, fixture: dict[str, Any]) -> list[Check]:
     return checks
 
 
+def _fit_sources(fixture: dict[str, Any]):
+    """The few-shot training and validation sets a cache- or probe-based fixture carries (else None)."""
+    from benchmark.data.batch import TensorSource
+
+    inputs = fixture["inputs"]
+    if "train_images" not in inputs:
+        return None, None
+    train = TensorSource(inputs["train_images"], inputs["train_labels"])
+    val = TensorSource(inputs["val_images"], inputs["val_labels"]) if "val_images" in inputs else None
+    return train, val
+
+
 FAITHFUL = "faithful"  # the case without a variant: the reference exactly as configured
 
 
@@ -253,7 +269,16 @@ def run_fixture(path: Path, cases: Collection[str] | None = None) -> Iterator[tu
         method = method_cls(clip, cfg, fixture["classnames"])
         bounds = {"logits": DEFAULT_BOUND, "loss": DEFAULT_BOUND, "grad": DEFAULT_BOUND}
         bounds.update(BOUNDS.get((fixture["method"], variant), {}))
+        train, val = _fit_sources(fixture)
+        if train is not None:
+            method.prepare_training(train, val, TrainConfig(), seed=0)
         checks = _prompt_checks(method, fixture) + _set_parameters(method, fixture, expected)
         checks += _compare(method, fixture, expected, bounds)
+        if "logits_after_training" in expected:
+            method.after_training(train, val, TrainConfig(), seed=0)
+            with method.evaluating():
+                logits = method(_batch(fixture, with_labels=False))
+            error = scaled_error(logits, expected["logits_after_training"])
+            checks.append(Check("logits_after_training", error, bounds["logits"]))
         name = f"{Path(path).name} [{variant or FAITHFUL}]"
         yield name, checks

@@ -60,6 +60,24 @@ class CellOutput:
         self.evaluations.append(Evaluation(dataset, subset, predictions))
         self.results.append(Result(dataset, subset, "acc", predictions.accuracy))  # type: ignore[arg-type]
 
+    def add_not_applicable(self, dataset: str, subset: str, reason: str) -> None:
+        """Record an evaluation the method cannot make: a NaN row, shown `n/a`, and the reason as a tag."""
+        self.results.append(Result(dataset, subset, "acc", float("nan")))  # type: ignore[arg-type]
+        self.tags["not_applicable"] = reason
+
+
+def cannot_score(method, trained: Sequence[str], classnames: Sequence[str]) -> str | None:
+    """Why `method`, fitted on the classes `trained`, cannot score `classnames` (None: it can).
+
+    A label space equal to the trained one (a domain-shift target with the same classes) is always
+    scored; another one is refused when the method's config says it cannot transfer
+    (`PromptMethod.config_transfer_error`: a linear probe, a cache keyed by the training labels).
+    """
+    if tuple(classnames) == tuple(trained):
+        return None
+    reason = type(method).config_transfer_error(method.cfg)
+    return None if reason is None else f"{reason} (n/a)"
+
 
 def split_tags(out: CellOutput, source: Dataset, targets: Sequence[Dataset] = ()) -> None:
     """Record on the run whether each dataset's split file is the public one (or generated)."""
@@ -212,7 +230,11 @@ def fit_on(
         if ctx.on_epoch is not None:
             ctx.on_epoch(entry)
 
-    out.history = fit(method, bank, cfg, seed=spec.seed, on_epoch=on_epoch, progress=ctx.progress)
+    out.tags.update(method.prepare_training(bank, val_bank, cfg, seed=spec.seed))
+    if type(method).config_requirements(method.cfg).gradient_training:
+        out.history = fit(method, bank, cfg, seed=spec.seed, on_epoch=on_epoch, progress=ctx.progress)
+    else:
+        out.tags["selection"] = "none (no gradient training)"
     out.learned_state = method.learned_state()
     transfer_state = None
     if best["state"] is not None:
@@ -222,6 +244,7 @@ def fit_on(
             method.load_learned_state(best["state"])  # every reported number comes from the selected epoch
         else:
             transfer_state = best["state"]
+    out.tags.update(method.after_training(bank, val_bank, cfg, seed=spec.seed))
     if val_bank is not None:
         val = evaluate(method, val_bank, selection_subset.classnames, batch_size=cfg.eval_batch_size)
         out.results.append(Result(dataset.name, "val", "acc", val.accuracy))

@@ -21,6 +21,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+# Options added after runs were first stored. A run's spec omits them while they hold these defaults, so
+# the run_key of every run stored before they existed is unchanged (resume keeps those runs).
+LATER_OPTIONS = {"optimizer": "sgd", "schedule": "dassl", "min_lr": 0.0, "eps": 1e-8}
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Optimisation settings (Dassl `OPTIM` plus the few loop options the references use).
@@ -43,6 +48,13 @@ class TrainConfig:
         precision: "fp32"; "amp" (bfloat16 autocast on CUDA); or "fp16", the references' `PREC: fp16`:
             a float16 copy of the backbone, float16 learnable tensors and plain SGD, on CUDA. Elsewhere
             fp16 runs fp32 (one log line, and the run's `precision` tag says so).
+        optimizer: "sgd" (Dassl, every prompt learner) or "adamw" (Tip-Adapter-F, CLIP-LoRA: betas
+            (0.9, 0.999), `eps`, decoupled `weight_decay`).
+        schedule: "dassl" (per-epoch constant warm-up + cosine, `dassl_lr`) or "cosine_steps"
+            (`CosineAnnealingLR` stepped after every iteration over all of them, down to `min_lr`, no
+            warm-up; the adapters' own training scripts).
+        min_lr: the floor of "cosine_steps" (CosineAnnealingLR's eta_min).
+        eps: AdamW's epsilon.
     """
 
     epochs: int = 10
@@ -56,6 +68,10 @@ class TrainConfig:
     selection: Literal["last", "best_val", "best_test"] = "last"
     eval_batch_size: int = 100
     precision: Literal["fp32", "amp", "fp16"] = "fp32"
+    optimizer: Literal["sgd", "adamw"] = "sgd"
+    schedule: Literal["dassl", "cosine_steps"] = "dassl"
+    min_lr: float = 0.0
+    eps: float = 1e-8
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "eval_batch_size"):
@@ -63,6 +79,16 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0 or self.warmup_lr < 0 or self.aug_views < 0 or self.warmup_epochs < 0:
             raise ValueError("lr must be > 0; warmup_lr, warmup_epochs and aug_views >= 0")
+        if self.optimizer not in ("sgd", "adamw") or self.schedule not in ("dassl", "cosine_steps"):
+            raise ValueError(f"unknown optimizer {self.optimizer!r} or schedule {self.schedule!r}")
+        if self.min_lr < 0 or self.min_lr > self.lr or self.eps <= 0:
+            raise ValueError("min_lr must lie in [0, lr] and eps must be > 0")
+
+    def spec_fields(self) -> dict:
+        """The plain dict a run's spec stores (later options dropped while at their defaults)."""
+        from dataclasses import asdict
+
+        return {k: v for k, v in asdict(self).items() if not (k in LATER_OPTIONS and LATER_OPTIONS[k] == v)}
 
 
 def dassl_lr(cfg: TrainConfig, epoch: int) -> float:
@@ -76,6 +102,29 @@ def dassl_lr(cfg: TrainConfig, epoch: int) -> float:
         return cfg.warmup_lr
     t = epoch - cfg.warmup_epochs
     return cfg.lr * (1 + math.cos(math.pi * t / cfg.epochs)) / 2
+
+
+def step_lr(cfg: TrainConfig, epoch: int, step: int, steps: int) -> float:
+    """Learning rate of iteration `step` (0-based) of `epoch` when each epoch has `steps` iterations.
+
+    "dassl" is constant within an epoch. "cosine_steps" is the closed form of `CosineAnnealingLR`
+    with T_max = epochs * steps, stepped once after every iteration (iteration t runs at its value at t).
+    """
+    if cfg.schedule == "dassl":
+        return dassl_lr(cfg, epoch)
+    t, total = epoch * steps + step, cfg.epochs * steps
+    return cfg.min_lr + (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * t / total)) / 2
+
+
+def make_optimizer(cfg: TrainConfig, params: list):
+    """SGD with Dassl's settings or AdamW with the adapters' settings, for `params`."""
+    import torch
+
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.999), eps=cfg.eps, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(
+        params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, dampening=0, nesterov=False
+    )
 
 
 def view_for_epoch(cfg: TrainConfig, epoch: int, seed: int = 0) -> int:
@@ -134,9 +183,7 @@ def fit(
     params = [p for p in method.parameters() if p.requires_grad]
     if not params:
         raise ValueError(f"{type(method).__name__} has no trainable parameters")
-    optimizer = torch.optim.SGD(
-        params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, dampening=0, nesterov=False
-    )
+    optimizer = make_optimizer(cfg, params)
     n_items = len(source)
     steps = steps_per_epoch(n_items, cfg.batch_size)
     generator = torch.Generator().manual_seed(seed)
@@ -145,14 +192,14 @@ def fit(
     method.train()
     for epoch in range(cfg.epochs):
         start = time.perf_counter()
-        lr = dassl_lr(cfg, epoch)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
+        lr = step_lr(cfg, epoch, 0, steps)
         order = torch.randperm(n_items, generator=generator).tolist()
         view = view_for_epoch(cfg, epoch, seed)
         total_loss, correct, seen = 0.0, 0, 0
         bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=not progress)
         for step in bar:
+            for group in optimizer.param_groups:
+                group["lr"] = step_lr(cfg, epoch, step, steps)
             batch = source.batch(order[step * cfg.batch_size : (step + 1) * cfg.batch_size], view)
             loss, logits = _step(method, optimizer, batch, cfg)
             if not math.isfinite(loss):
@@ -162,6 +209,9 @@ def fit(
             seen += len(batch.labels)
         entry = EpochLog(epoch, total_loss / seen, 100.0 * correct / seen, lr, time.perf_counter() - start)
         history.append(entry)
+        end_epoch = getattr(method, "end_epoch", None)
+        if end_epoch is not None:
+            end_epoch(epoch, cfg)
         log.debug("epoch %d: loss %.4f acc %.1f lr %.2e", epoch + 1, entry.train_loss, entry.train_acc, lr)
         if on_epoch is not None:
             on_epoch(entry)

@@ -176,7 +176,8 @@ def build_plan(request: SweepRequest) -> Plan:
     for name, (_, method_cfg, _, _) in resolved.items():
         reason = METHODS.get(name).config_transfer_error(method_cfg)
         if reason and unseen:
-            raise UsageError(f"{name}: {reason}; the {protocol.name} protocol evaluates unseen classes")
+            # Not an error: its unseen-class evaluations are recorded as n/a (`CellOutput.add_not_applicable`).
+            log.info("%s: %s; its %s evaluations of unseen classes will read n/a", name, reason, protocol.name)
     identity = backbone_identity(backbone)
     specs, labels = [], {}
     for name in methods:
@@ -195,7 +196,7 @@ def build_plan(request: SweepRequest) -> Plan:
                 preset=preset,
                 overrides=applied,
                 method_config=to_plain(method_cfg),
-                train_config=to_plain(train_cfg),
+                train_config=train_cfg.spec_fields(),
                 protocol=protocol.name,
                 dataset=cell.dataset,
                 targets=cell.targets,

@@ -63,7 +63,9 @@ def _best_marks(
     here = seeds[(seeds.source == source) & (seeds.dataset == dataset)]
     for metric in metrics:
         mean_col = metric.mean
-        ranked = rows.sort_values(mean_col, ascending=False, kind="stable")
+        ranked = rows[rows[mean_col].notna()].sort_values(mean_col, ascending=False, kind="stable")
+        if len(ranked) < 2:
+            continue
         best, runner_up = ranked.iloc[0], ranked.iloc[1]
         if best[mean_col] == runner_up[mean_col]:
             marks[(best.method, mean_col)] = marks[(runner_up.method, mean_col)] = "tie"
@@ -133,7 +135,7 @@ def markdown_leaderboard(
             cells = [*kind.key_cells(source, dataset), row.method, str(row.n_seeds)]
             for metric in metrics:
                 mean = getattr(row, metric.mean)
-                text = f"{mean:.2f}"
+                text = "n/a" if pd.isna(mean) else f"{mean:.2f}"
                 mark = marks.get((row.method, metric.mean))
                 if mark == "bold":
                     text = f"**{text}**"

@@ -7,6 +7,7 @@ is recorded on its MLflow run (FAILED with the reason as a tag) and reported bac
 from __future__ import annotations
 
 import logging
+import math
 import tempfile
 import time
 import traceback
@@ -129,7 +130,8 @@ def execute_cell(spec_json: str, label: str, parent_id: str | None, env: WorkerE
     status = CellStatus(spec.run_key, label, ok=False, run_id=run_id)
     try:
         output = PROTOCOLS.get(spec.protocol).run(spec, ctx)
-        metrics = {r.metric_key(spec.dataset): r.value for r in output.results}
+        # A NaN row is an evaluation the method cannot make (shown n/a); MLflow gets no metric for it.
+        metrics = {r.metric_key(spec.dataset): r.value for r in output.results if not math.isnan(r.value)}
         tracker.log_results(run_id, metrics, output.tags)
         with tempfile.TemporaryDirectory() as tmp:
             write_artifacts(Path(tmp), spec, output, device=str(ctx.clip.device))

@@ -8,6 +8,7 @@ compute it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -42,7 +43,9 @@ COLUMNS = (
 
 
 def harmonic_mean(base: float, new: float) -> float:
-    """HM = 2BN / (B + N); 0 when both are 0."""
+    """HM = 2BN / (B + N); 0 when both are 0; NaN (n/a) when either is (a method that cannot score new classes)."""
+    if math.isnan(base) or math.isnan(new):
+        return float("nan")
     return 2 * base * new / (base + new) if base + new > 0 else 0.0
 
 
@@ -71,9 +74,15 @@ class BaseNewTable(TableKind):
         acc = acc[acc.eval_dataset == acc.train_dataset]
         if acc.empty:
             return pd.DataFrame(columns=list(SEED_COLUMNS))
-        per_seed = acc.pivot_table(
-            index=["method", "train_dataset", "seed"], columns="subset", values="value", aggfunc="first"
-        ).dropna()
+        # A NaN `new` row is an evaluation the method cannot make (n/a); it stays, and so does its base.
+        per_seed = (
+            acc.groupby(["method", "train_dataset", "seed", "subset"])["value"]
+            .first()
+            .unstack("subset")
+            .reindex(columns=["base", "new"])
+        )
+        has_new = acc[acc.subset == "new"].set_index(["method", "train_dataset", "seed"]).index
+        per_seed = per_seed[per_seed["base"].notna() & per_seed.index.isin(has_new)]
         rows: list[dict[str, Any]] = []
         for method in sorted(set(per_seed.index.get_level_values(0))):
             sub = per_seed.loc[method].reset_index()
@@ -81,10 +90,12 @@ class BaseNewTable(TableKind):
             for dataset in datasets:
                 rows += _rows(method, dataset, sub[sub.train_dataset == dataset])
             if len(datasets) > 1:
-                wide = sub.pivot_table(index="seed", columns="train_dataset", values=["base", "new"]).dropna()
-                if len(wide):
+                base = sub.pivot_table(index="seed", columns="train_dataset", values="base").dropna()
+                new = sub.set_index(["seed", "train_dataset"])["new"].unstack().reindex(base.index)
+                if len(base):
+                    # n/a on any dataset makes the new average n/a (a partial average would mislead)
                     average = pd.DataFrame(
-                        {"seed": wide.index, "base": wide["base"].mean(axis=1), "new": wide["new"].mean(axis=1)}
+                        {"seed": base.index, "base": base.mean(axis=1), "new": new.mean(axis=1, skipna=False)}
                     )
                     rows += _rows(method, AVERAGE, average)
         return pd.DataFrame(rows, columns=list(SEED_COLUMNS))

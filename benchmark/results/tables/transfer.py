@@ -43,14 +43,13 @@ class TransferTable(TableKind):
                 rows += [seed_row(method, source, target, "all", s, v) for s, v in zip(frame.seed, frame.value)]
             others = [t for t in targets if t != source]
             if others:
-                wide = (
-                    group[group.eval_dataset.isin(others)]
-                    .pivot_table(index="seed", columns="eval_dataset", values="value")
-                    .dropna()
-                )
+                cells = group[group.eval_dataset.isin(others)].groupby(["seed", "eval_dataset"])["value"]
+                # seeds that reached every target; a NaN (n/a) target makes that seed's average n/a
+                wide = cells.first().unstack()[cells.size().unstack().notna().all(axis=1)]
                 if len(wide):
                     rows += [
-                        seed_row(method, source, AVERAGE, "all", s, v) for s, v in zip(wide.index, wide.mean(axis=1))
+                        seed_row(method, source, AVERAGE, "all", s, v)
+                        for s, v in zip(wide.index, wide.mean(axis=1, skipna=False))
                     ]
         return pd.DataFrame(rows, columns=list(SEED_COLUMNS))
 

@@ -48,8 +48,9 @@ class TrainConfig:
         precision: "fp32"; "amp" (bfloat16 autocast on CUDA); or "fp16", the references' `PREC: fp16`:
             a float16 copy of the backbone, float16 learnable tensors and plain SGD, on CUDA. Elsewhere
             fp16 runs fp32 (one log line, and the run's `precision` tag says so).
-        optimizer: "sgd" (Dassl, every prompt learner) or "adamw" (Tip-Adapter-F, CLIP-LoRA: betas
-            (0.9, 0.999), `eps`, decoupled `weight_decay`).
+        optimizer: "sgd" (Dassl, every prompt learner), "adam" (Dassl's OPTIM.NAME adam, TaskRes: betas
+            (0.9, 0.999), `eps`, `weight_decay` as L2 added to the gradient) or "adamw" (Tip-Adapter-F,
+            CLIP-LoRA: the same with decoupled `weight_decay`).
         schedule: "dassl" (per-epoch constant warm-up + cosine, `dassl_lr`) or "cosine_steps"
             (`CosineAnnealingLR` stepped after every iteration over all of them, down to `min_lr`, no
             warm-up; the adapters' own training scripts).
@@ -68,7 +69,7 @@ class TrainConfig:
     selection: Literal["last", "best_val", "best_test"] = "last"
     eval_batch_size: int = 100
     precision: Literal["fp32", "amp", "fp16"] = "fp32"
-    optimizer: Literal["sgd", "adamw"] = "sgd"
+    optimizer: Literal["sgd", "adam", "adamw"] = "sgd"
     schedule: Literal["dassl", "cosine_steps"] = "dassl"
     min_lr: float = 0.0
     eps: float = 1e-8
@@ -79,7 +80,7 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0 or self.warmup_lr < 0 or self.aug_views < 0 or self.warmup_epochs < 0:
             raise ValueError("lr must be > 0; warmup_lr, warmup_epochs and aug_views >= 0")
-        if self.optimizer not in ("sgd", "adamw") or self.schedule not in ("dassl", "cosine_steps"):
+        if self.optimizer not in ("sgd", "adam", "adamw") or self.schedule not in ("dassl", "cosine_steps"):
             raise ValueError(f"unknown optimizer {self.optimizer!r} or schedule {self.schedule!r}")
         if self.min_lr < 0 or self.min_lr > self.lr or self.eps <= 0:
             raise ValueError("min_lr must lie in [0, lr] and eps must be > 0")
@@ -117,9 +118,11 @@ def step_lr(cfg: TrainConfig, epoch: int, step: int, steps: int) -> float:
 
 
 def make_optimizer(cfg: TrainConfig, params: list):
-    """SGD with Dassl's settings or AdamW with the adapters' settings, for `params`."""
+    """SGD with Dassl's settings, or Adam / AdamW with betas (0.9, 0.999), for `params`."""
     import torch
 
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, betas=(0.9, 0.999), eps=cfg.eps, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "adamw":
         return torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.999), eps=cfg.eps, weight_decay=cfg.weight_decay)
     return torch.optim.SGD(

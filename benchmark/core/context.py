@@ -115,7 +115,7 @@ class CellContext:
 
     def bank(self, dataset: Dataset, items: Sequence[Item], method) -> ImageBank:
         """An image bank serving `items` the way `method` needs them."""
-        needs = type(method).requirements
+        needs = type(method).config_requirements(method.cfg)
         captions = None
         if needs.captions:
             if self.captions is None:

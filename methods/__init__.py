@@ -11,4 +11,12 @@ BUILTIN = {
     "bimors": "methods.bimors",
     "cocoop": "methods.cocoop",
     "maple": "methods.maple",
+    "kgcoop": "methods.kgcoop",
+    "taskres": "methods.taskres",
+    "tip_adapter": "methods.tip_adapter",
+    "clip_adapter": "methods.clip_adapter",
+    "clip_lora": "methods.clip_lora",
+    "linear_probe": "methods.linear_probe",
+    "promptsrc": "methods.promptsrc",
+    "applenet": "methods.applenet",
 }

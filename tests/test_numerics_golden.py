@@ -25,6 +25,7 @@ import torch
 
 from benchmark.core.context import seed_everything
 from benchmark.core.method import Batch
+from benchmark.data.batch import TensorSource
 from benchmark.plan.overrides import to_plain
 from benchmark.registry import METHODS
 
@@ -57,6 +58,9 @@ def measure(name: str, clip: Any) -> dict[str, Any]:
     if cls.requirements.captions:
         captions = torch.randn(len(LABELS), method.cfg.caption_dim, generator=generator)
     batch = Batch(labels=torch.tensor(LABELS), images=images, captions=captions)
+    # methods fitted without gradients (a cache, a probe) fit on the batch itself; a no-op for the others
+    source = TensorSource(images, batch.labels, captions)
+    method.prepare_training(source, source, cls.presets[preset].train, seed=SEED)
     with method.evaluating():
         logits = method(batch).double()
     seed_everything(SEED)  # any training-mode randomness draws the same

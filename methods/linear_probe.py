@@ -72,7 +72,8 @@ PRESETS = {
     "world": Preset(
         LinearProbeConfig(),
         TrainConfig(epochs=1),
-        _SOURCE + "; schedule: none to choose (a closed fit on un-augmented features), validation search pending",
+        _SOURCE + "; schedule: none to choose (a closed fit on un-augmented features; C is searched on the validation "
+        "shots inside every run)",
     ),
 }
 

@@ -139,7 +139,9 @@ PRESETS = {
         _WORLD_TRAIN,
         "the paper model on the world (depth 9 covers every layer of the world CLIP), fp32; schedule: batch 4 at "
         f"the paper's lr 0.0025 for {_WORLD_EPOCHS} epochs (MaPLe's world length), GPA N({0.75 * _WORLD_EPOCHS:g}, 1) "
-        "(the paper's peak at 3/4 of the run), sized for a 2-core CPU sweep; validation search pending",
+        "(the paper's peak at 3/4 of the run), sized for a 2-core CPU sweep; not searched: fixed from cost alone befo"
+        "re any run of it (no validation or test number looked at);"
+        " the declared search ('python -m benchmark tune promptsrc') has not been run",
     ),
 }
 

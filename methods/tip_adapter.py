@@ -90,7 +90,8 @@ _PAPER_F = TrainConfig(
 _WORLD_F = replace(_PAPER_F, precision="fp32", aug_views=10)
 _WORLD_NOTE = (
     "; schedule: the paper's (cache from 10 augmented views; -F 100 epochs of AdamW), the views fixed at 10 per "
-    "image so the feature cache stays bounded on a 2-core CPU, validation search pending"
+    "image so the feature cache stays bounded on a 2-core CPU; alpha and beta are searched on the validation shots "
+    "inside every run, and the -F schedule is not searched"
 )
 PRESETS = {
     "paper": Preset(

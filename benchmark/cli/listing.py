@@ -17,14 +17,16 @@ def cmd_list(args) -> int:
 
     if args.what in ("all", "methods"):
         print("methods:")
+        width = max(map(len, METHODS.names()), default=0)
         for name in METHODS.names():
-            print(f"  {name:<10} {METHODS.summary(name)}")
+            print(f"  {name:<{width}}  {METHODS.summary(name)}")
     if args.what in ("all", "protocols"):
         print("protocols:")
+        width = max(map(len, PROTOCOLS.names()), default=0)
         for name in PROTOCOLS.names():
             aliases = PROTOCOLS.aliases_of(name)
             extra = f" (aliases: {', '.join(aliases)})" if aliases else ""
-            print(f"  {name:<10} {PROTOCOLS.summary(name)}{extra}")
+            print(f"  {name:<{width}}  {PROTOCOLS.summary(name)}{extra}")
     if args.what in ("all", "datasets"):
         from benchmark.plan.profiles import get_profile
 

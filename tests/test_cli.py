@@ -90,6 +90,6 @@ def test_repeated_seeds_and_datasets_are_planned_once(world_env, capsys):
 
 def test_a_config_that_cannot_transfer_is_planned_and_its_unseen_cells_read_n_a(world_env, capsys):
     # class-specific context has no vectors for unseen classes: the sweep runs, and the protocol records
-    # those evaluations as n/a (tests/test_runner.py checks the n/a rows of a finished run)
+    # those evaluations as n/a (tests/test_not_applicable.py checks the n/a rows of a finished run)
     for protocol in ("dg", "xd", "b2n"):
         assert main(["run", "--methods", "coop", "--preset", "paper_csc", "--protocol", protocol, "--dry-run"]) == 0

@@ -46,3 +46,30 @@ def test_csc_new_classes_and_targets_read_n_a(world_env):
     assert len(runs) == 1
     assert "class-specific context" in runs[0].data.tags["not_applicable"]
     assert "acc_base" in runs[0].data.metrics and "acc_new" not in runs[0].data.metrics
+
+
+def test_n_a_rows_survive_the_runs_csv_and_agree_in_reproduce(tmp_path):
+    import numpy as np
+
+    from benchmark.plan.specs import LONG_COLUMNS
+    from benchmark.results.leaderboard import read_long_rows
+    from benchmark.results.reproduce_check import compare
+
+    rows = []
+    for seed in (1, 2):
+        for subset, value in (("base", 80.0 + seed), ("new", float("nan"))):
+            row = dict.fromkeys(LONG_COLUMNS, "")
+            row.update(run_key=f"k{seed}", run_id=f"r{seed}", method="linear_probe", protocol="b2n", seed=seed)
+            row.update(train_dataset="rsicd", eval_dataset="rsicd", subset=subset, metric="acc", value=value, shots=16)
+            rows.append(row)
+    path = tmp_path / "runs_b2n.csv"
+    pd.DataFrame(rows, columns=list(LONG_COLUMNS)).to_csv(path, index=False)
+    long = read_long_rows(path)
+    assert long[long.subset == "new"].value.isna().all() and long[long.subset == "base"].value.notna().all()
+
+    report = compare({"b2n": (long, long)})
+    new = [r for r in report.rows if r.subset == "new"]
+    assert new and all(r.test == "n/a" and r.inside for r in new)
+    rerun = long.assign(value=np.where(long.subset == "new", 60.0, long.value))
+    report = compare({"b2n": (long, rerun)})
+    assert not all(r.inside for r in report.rows if r.subset == "new")  # a number where n/a was is a difference

@@ -53,17 +53,23 @@ def test_fixture_case_is_within_bounds(path: Path | None, case: str | None) -> N
     assert not bad, bad
 
 
-@pytest.mark.parity
-def test_index_lists_every_fixture_and_case() -> None:
-    """The folder's index agrees with the files, so a fixture the index names cannot go untested."""
+def _check_index(folder: Path) -> None:
+    """The folder's index agrees with its files, so a fixture the index names cannot go untested."""
     from benchmark.core.parity import FAITHFUL, fixture_cases, load_fixture
 
-    folder = require_parity()
-    for where in (folder, REPO_PARITY):
-        index = json.loads((where / "index.json").read_text())
-        listed = {entry["file"]: [FAITHFUL, *entry.get("variants", [])] for entry in index}
-        found = {path.name: fixture_cases(load_fixture(path)) for path in parity_fixtures(where)}
-        assert found == listed, where
+    index = json.loads((folder / "index.json").read_text())
+    listed = {entry["file"]: [FAITHFUL, *entry.get("variants", [])] for entry in index}
+    found = {path.name: fixture_cases(load_fixture(path)) for path in parity_fixtures(folder)}
+    assert found == listed, folder
+
+
+@pytest.mark.parity
+def test_index_lists_every_fixture_and_case() -> None:
+    _check_index(require_parity())
+
+
+def test_the_repository_fixtures_are_indexed() -> None:
+    _check_index(REPO_PARITY)
 
 
 def test_absent_parity_folder_skips_locally_and_fails_under_ci(tmp_path: Path, monkeypatch) -> None:

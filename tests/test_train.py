@@ -97,3 +97,40 @@ def test_non_finite_loss_raises_run_failure():
 def test_bad_train_config_is_rejected():
     with pytest.raises(ValueError):
         TrainConfig(epochs=0)
+
+
+def test_cosine_steps_is_torch_cosine_annealing_stepped_every_iteration():
+    import torch
+
+    from benchmark.core.train import TrainConfig, step_lr
+
+    cfg = TrainConfig(epochs=3, lr=0.01, min_lr=1e-4, schedule="cosine_steps", warmup_epochs=0)
+    steps = 4
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([param], lr=cfg.lr)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs * steps, eta_min=cfg.min_lr)
+    for epoch in range(cfg.epochs):
+        for step in range(steps):
+            assert abs(step_lr(cfg, epoch, step, steps) - optimizer.param_groups[0]["lr"]) < 1e-12
+            optimizer.step()
+            scheduler.step()
+
+
+def test_adam_and_adamw_are_torch_optimizers_with_the_config_values():
+    import torch
+
+    from benchmark.core.train import TrainConfig, make_optimizer
+
+    params = [torch.nn.Parameter(torch.zeros(2))]
+    adam = make_optimizer(TrainConfig(optimizer="adam", lr=0.002, weight_decay=5e-4), params)
+    adamw = make_optimizer(TrainConfig(optimizer="adamw", lr=0.001, weight_decay=0.01, eps=1e-4), params)
+    assert type(adam) is torch.optim.Adam and adam.defaults["weight_decay"] == 5e-4
+    assert type(adamw) is torch.optim.AdamW and adamw.defaults["eps"] == 1e-4
+
+
+def test_options_added_later_stay_out_of_specs_at_their_defaults():
+    # so the run_key of every run stored before they existed is unchanged
+    from benchmark.core.train import LATER_OPTIONS, TrainConfig
+
+    assert not set(LATER_OPTIONS) & set(TrainConfig().spec_fields())
+    assert TrainConfig(optimizer="adamw").spec_fields()["optimizer"] == "adamw"

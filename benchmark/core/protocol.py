@@ -194,6 +194,8 @@ def fit_on(
       evaluations, while the training-space accuracy is reported from the last epoch, as the
       reference's final `test()` does. This is model selection on the test set (leakage), kept for
       faithfulness; its rows are labelled `best_test` in every leaderboard.
+    * `best_test_reported` (Tip-Adapter-F's reference): the same test-split choice, loaded before every
+      reported evaluation. Leakage too, labelled `best_test` the same way.
 
     Whatever the selection, the reported model's accuracy on `val_items` is recorded as the result row
     (training dataset, "val"): the number a hyper-parameter search (`benchmark tune`) may look at.
@@ -210,10 +212,13 @@ def fit_on(
     best: dict[str, Any] = {"acc": -1.0, "state": None, "epoch": -1}
     select_bank = None
     val_bank = ctx.bank(dataset, val_items, method) if val_items else None
-    out.tags["selection"] = cfg.selection
+    trains = type(method).config_requirements(method.cfg).gradient_training
+    out.tags["selection"] = cfg.selection if trains else "none (no gradient training)"
     ran = ctx.effective_precision(cfg.precision)
     out.tags["precision"] = ran if ran == cfg.precision else f"{ran} ({cfg.precision} requested; it needs CUDA)"
-    if cfg.selection == "best_test":
+    if not trains:
+        pass  # no epochs to choose from
+    elif cfg.selection in ("best_test", "best_test_reported"):
         select_bank = ctx.bank(dataset, selection_subset.select(dataset.split.test), method)
         out.tags["selection_note"] = "model selection on the test split, as the reference"
     elif cfg.selection == "best_val":
@@ -231,16 +236,14 @@ def fit_on(
             ctx.on_epoch(entry)
 
     out.tags.update(method.prepare_training(bank, val_bank, cfg, seed=spec.seed))
-    if type(method).config_requirements(method.cfg).gradient_training:
+    if trains:
         out.history = fit(method, bank, cfg, seed=spec.seed, on_epoch=on_epoch, progress=ctx.progress)
-    else:
-        out.tags["selection"] = "none (no gradient training)"
     out.learned_state = method.learned_state()
     transfer_state = None
     if best["state"] is not None:
         out.tags["selected_epoch"] = str(best["epoch"] + 1)
         out.selected_state = best["state"]
-        if cfg.selection == "best_val":
+        if cfg.selection in ("best_val", "best_test_reported"):
             method.load_learned_state(best["state"])  # every reported number comes from the selected epoch
         else:
             transfer_state = best["state"]

@@ -43,7 +43,9 @@ class TrainConfig:
             Views are drawn per run seed (`benchmark.data.transforms.training_view`).
         selection: "last" reports the last epoch; "best_val" the epoch with the best accuracy on the
             run's few-shot validation draw; "best_test" keeps the epoch with the best accuracy on the
-            training label space's *test* split (BiMoRS's reference: leakage, labelled as such).
+            training label space's *test* split for the transfer evaluations while the training space
+            reports the last epoch (BiMoRS's and APPLeNet's references); "best_test_reported" loads that
+            epoch before every reported evaluation (Tip-Adapter-F's reference). Both are leakage, labelled.
         eval_batch_size: test batch size.
         precision: "fp32"; "amp" (bfloat16 autocast on CUDA); or "fp16", the references' `PREC: fp16`:
             a float16 copy of the backbone, float16 learnable tensors and plain SGD, on CUDA. Elsewhere
@@ -66,7 +68,7 @@ class TrainConfig:
     warmup_epochs: int = 1
     warmup_lr: float = 1e-5
     aug_views: int = 0
-    selection: Literal["last", "best_val", "best_test"] = "last"
+    selection: Literal["last", "best_val", "best_test", "best_test_reported"] = "last"
     eval_batch_size: int = 100
     precision: Literal["fp32", "amp", "fp16"] = "fp32"
     optimizer: Literal["sgd", "adam", "adamw"] = "sgd"

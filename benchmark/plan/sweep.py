@@ -232,7 +232,8 @@ def method_label(spec: RunSpec, profile: Profile, datasets: dict[str, Dataset], 
     marks = []
     if spec.preset != default or spec.overrides:
         marks.append(spec.variant)
-    if spec.train_config.get("selection") == "best_test" and METHODS.get(spec.method).requirements.trainable:
+    on_test = str(spec.train_config.get("selection", "")).startswith("best_test")
+    if on_test and METHODS.get(spec.method).requirements.trainable:
         marks.append("best_test")  # numbers from a checkpoint chosen on the test split: never unmarked
     if spec.backbone != profile.backbone:
         marks.append(spec.backbone)

@@ -78,7 +78,8 @@ def long_rows(runs: Iterable) -> pd.DataFrame:
 
 def read_long_rows(path: Path) -> pd.DataFrame:
     """A long table written by `rebuild` (`runs_<protocol>.csv`), typed as `long_rows` makes it."""
-    frame = pd.read_csv(path, dtype={"run_key": str, "run_id": str}, keep_default_na=False)
+    # only `value` may be empty: an evaluation the method cannot make (n/a), read back as NaN
+    frame = pd.read_csv(path, dtype={"run_key": str, "run_id": str}, keep_default_na=False, na_values={"value": [""]})
     missing = [c for c in LONG_COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")

@@ -156,7 +156,10 @@ def markdown_leaderboard(
         "not distinguishable over seeds (a tie). "
         f"± is the sample std over seeds (ddof 1); the Student-t 95% half-widths t(0.975, n-1)·s/√n are the "
         f"`*_ci95` columns of the CSV ({spread}). A method that trains nothing (zero-shot) runs once: 1 seed, no "
-        "spread. " + kind.legend + f"The `{AVERAGE}` row averages per seed over the {kind.average_of}, "
+        "spread. n/a: an evaluation the method cannot make (a linear probe or a cache keyed by the training "
+        "labels has no weights for unseen classes), recorded as such, never filled in. "
+        + kind.legend
+        + f"The `{AVERAGE}` row averages per seed over the {kind.average_of}, "
         "then over seeds. Use `python -m benchmark compare A B` for a seed-level comparison of any two methods."
     )
     lines.append("")

@@ -265,7 +265,10 @@ def compare(
         for pair in pairs:
             committed, rerun = _means(pair, index)
             diff = rerun - committed
-            if pair.rerun.size == 0 or not math.isfinite(diff):
+            if pair.rerun.size and math.isnan(committed) and math.isnan(rerun):
+                # an evaluation the method cannot make (n/a) on both sides agrees; n/a on one side only does not
+                test, halfwidth, inside = "n/a", math.nan, True
+            elif pair.rerun.size == 0 or not math.isfinite(diff):
                 test, halfwidth, inside = "missing", math.nan, False
             elif pair.deterministic:
                 test, halfwidth = "tolerance", TOLERANCE

@@ -63,9 +63,12 @@ def default_grid(method: str, profile: str, protocol: str, preset: str | None = 
     from benchmark.registry import METHODS
 
     cls = METHODS.get(method)
+    chosen = cls.presets[preset or cls.default_preset(profile, protocol)]
     if not cls.requirements.trainable:
         raise UsageError(f"{method} trains nothing: there is nothing to tune")
-    train = cls.presets[preset or cls.default_preset(profile, protocol)].train
+    if not cls.config_requirements(chosen.method).gradient_training:
+        raise UsageError(f"{method} takes no gradient step: its fit searches its own values on validation shots")
+    train = chosen.train
     epochs = sorted({max(1, train.epochs // 2), train.epochs})
     return {"train.lr": [_number(train.lr / 2), _number(train.lr)], "train.epochs": [str(e) for e in epochs]}
 

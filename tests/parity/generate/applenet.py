@@ -14,28 +14,35 @@ variant removes the fp16 rounding of the injection output: exact textual replace
 from __future__ import annotations
 
 import argparse
-import contextlib
-import hashlib
-import importlib
-import io
 import json
 import os
-import shutil
-import subprocess
 import sys
 import tempfile
-import types
 from pathlib import Path
 
 import torch
+from _common import (
+    CLASSES_A,
+    MANIFEST,
+    bpe_tokens,
+    build_trainer,
+    checksums,
+    clip_state_dict,
+    cuda_as_identity,
+    fixture_header,
+    install_dassl_stubs,
+    load_patched_reference,
+    ns,
+    plan_entry,
+    recipe_images,
+    recipe_tensor,
+    reference_commit,
+    save_fixture,
+    set_params,
+    trainable,
+)
 
-ROOT = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(ROOT))
-from benchmark.core.parity import clip_state_dict, fp16_bits, recipe_tensor  # noqa: E402
-
-FORMAT = "clip-prompt-parity/v1"
 PARAM_SEED, DATA_SEED = 2_000_000, 3_000_700
-CLASSES_A = ["airport", "beach", "bridge", "forest", "river"]
 REPO = "mainaksingha01/APPLeNet"
 FILES = ["models/applenet.py", "clip/model.py", "clip/clip.py", "train.py", "yaml/trainers/AppleNet/vit_b16_c4.yaml"]
 BIG = 65536  # gradients above this many elements are stored as probes (keeps the file near 1 MB)
@@ -53,75 +60,12 @@ NO_HALF_CAST = [
 ]
 
 
-def install_dassl_stubs() -> None:
-    """The dassl names the trainer imports: a registry, a trainer base, optimiser builders (nothing numeric)."""
-
-    class Registry:
-        def register(self, obj=None):
-            return obj if obj is not None else (lambda o: o)
-
-    class TrainerX:
-        def register_model(self, name, model, optim, sched):
-            self._models = {name: model}
-
-        def update_lr(self, names=None):
-            pass
-
-    class NoOptimizer:
-        """Gradients stay on the parameters; nothing is stepped (the fixture records them)."""
-
-        def __init__(self, params):
-            self.params = list(params)
-
-        def zero_grad(self):
-            for p in self.params:
-                p.grad = None
-
-        def step(self):
-            pass
-
-    def unavailable(*args, **kwargs):
-        raise NotImplementedError("not used by the fixture")
-
-    names = ("dassl", "dassl.engine", "dassl.utils", "dassl.optim", "dassl.metrics")
-    modules = {name: types.ModuleType(name) for name in names}
-    modules["dassl.engine"].TRAINER_REGISTRY = Registry()
-    modules["dassl.engine"].TrainerX = TrainerX
-    modules["dassl.utils"].load_pretrained_weights = unavailable
-    modules["dassl.utils"].load_checkpoint = unavailable
-    modules["dassl.optim"].build_optimizer = lambda module, cfg: NoOptimizer(module.parameters())
-    modules["dassl.optim"].build_lr_scheduler = lambda optim, cfg: None
-    modules["dassl.metrics"].compute_accuracy = unavailable
-    sys.modules.update(modules)
-
-
 def load_reference(ref: Path, patches: list[tuple[str, str, str]], weights: Path):
     """Import a patched copy of the reference (`clip` namespace package and `models.applenet`)."""
-    for name in [m for m in sys.modules if m.split(".")[0] in ("clip", "models")]:
-        del sys.modules[name]
-    work = Path(tempfile.mkdtemp(prefix="applenet_ref_"))
-    for sub in ("clip", "models"):
-        shutil.copytree(ref / sub, work / sub, ignore=shutil.ignore_patterns("__pycache__"))
-    for rel, old, new in patches:
-        text = (work / rel).read_text()
-        if text.count(old) != 1:
-            raise RuntimeError(f"patch target not found exactly once in {rel}: {old!r}")
-        (work / rel).write_text(text.replace(old, new))
-    sys.path.insert(0, str(work))
-    try:
-        clip_pkg = importlib.import_module("clip.clip")
-        module = importlib.import_module("models.applenet")
-    finally:
-        sys.path.remove(str(work))
-    clip_pkg._download = lambda url, root=None: str(weights)
-    return module
+    return load_patched_reference(ref, ("clip", "models"), "models.applenet", patches, weights)
 
 
-def ns(**kwargs) -> types.SimpleNamespace:
-    return types.SimpleNamespace(**kwargs)
-
-
-def build_trainer(module, tc: dict, classnames: list[str]):
+def make_trainer(module, tc: dict, classnames: list[str]):
     """The reference trainer after its own `build_model` (stand-in dassl parts), PREC fp32."""
     cfg = ns(
         TRAINER=ns(APPLENET=ns(N_CTX=tc["N_CTX"], CSC=False, CTX_INIT=tc["CTX_INIT"], PREC=tc["PREC"])),
@@ -130,22 +74,7 @@ def build_trainer(module, tc: dict, classnames: list[str]):
         INPUT=ns(SIZE=tuple(tc["INPUT.SIZE"])),
         OPTIM=ns(),
     )
-    tr = object.__new__(module.AppleNet)
-    tr.cfg, tr.device = cfg, torch.device("cpu")
-    tr.dm = ns(dataset=ns(classnames=list(classnames)))
-    log = io.StringIO()
-    with contextlib.redirect_stdout(log):
-        tr.build_model()
-    return tr, log.getvalue()
-
-
-def checksums(t: torch.Tensor) -> dict:
-    d = t.detach().double()
-    return {"sum": float(d.sum()), "abs_sum": float(d.abs().sum()), "sumsq": float((d * d).sum())}
-
-
-def trainable(model) -> dict[str, torch.nn.Parameter]:
-    return {n: p for n, p in sorted(model.named_parameters()) if p.requires_grad}
+    return build_trainer(module.AppleNet, cfg, classnames)
 
 
 def plan_params(model) -> tuple[list[dict], dict[str, torch.Tensor]]:
@@ -158,28 +87,13 @@ def plan_params(model) -> tuple[list[dict], dict[str, torch.Tensor]]:
             seed, mean = PARAM_SEED + i, 0.0
             std = 0.02 if name.endswith("bias") else float(torch.tensor(p.shape[1:]).prod()) ** -0.5
             value, source = recipe_tensor(seed, list(p.shape), mean, std), "recipe"
-        bits = fp16_bits(value)
         stored = value.numel() <= BIG
         plan.append(
-            {
-                "name": name, "shape": list(p.shape), "ref_dtype": str(p.dtype).removeprefix("torch."),
-                "trainable": True, "source": source, "seed": seed, "mean": mean, "std": std, "stored": stored,
-                **checksums(value), "bits_sum": bits[0], "bits_wsum": bits[1],
-            }
-        )  # fmt: skip
+            plan_entry(name, p.shape, p.dtype, value, source=source, seed=seed, mean=mean, std=std, stored=stored)
+        )
         if stored:
             values[name] = value
     return plan, values
-
-
-def set_params(model, plan: list[dict], values: dict[str, torch.Tensor]) -> None:
-    params = dict(model.named_parameters())
-    with torch.no_grad():
-        for entry in plan:
-            value = values.get(entry["name"])
-            if value is None:
-                value = recipe_tensor(entry["seed"], entry["shape"], entry["mean"], entry["std"])
-            params[entry["name"]].copy_(value)
 
 
 def run_case(tr, images: torch.Tensor, labels: torch.Tensor, *, probes: bool) -> dict:
@@ -251,15 +165,15 @@ QUIRKS = [
 def make_fixture(ref: Path, weights: Path, manifest: dict, name: str, tc: dict, classnames, batch: int) -> dict:
     module = load_reference(ref, RUN_FP32, weights)
     clip_pkg = sys.modules["clip.clip"]
-    tr, construction_log = build_trainer(module, tc, classnames)
+    tr, construction_log = make_trainer(module, tc, classnames)
     plan, values = plan_params(tr.model)
     set_params(tr.model, plan, values)
-    images = recipe_tensor(DATA_SEED + ord(name), [batch, 3, 32, 32], 0.0, 1.0)
+    images = recipe_images(DATA_SEED + ord(name), batch)
     labels = torch.arange(batch) * 2 % len(classnames)
     expected = run_case(tr, images, labels, probes=True)
 
     variant_mod = load_reference(ref, RUN_FP32 + NO_HALF_CAST, weights)
-    vtr, _ = build_trainer(variant_mod, tc, classnames)
+    vtr, _ = make_trainer(variant_mod, tc, classnames)
     set_params(vtr.model, plan, values)
     variant = run_case(vtr, images, labels, probes=True)
     variant.pop("intermediates_eval")
@@ -268,26 +182,16 @@ def make_fixture(ref: Path, weights: Path, manifest: dict, name: str, tc: dict, 
     processed = [c.replace("_", " ") for c in classnames]
     prefix = tc["CTX_INIT"]
     tokens = pl.tokenized_prompts.clone()
-    decoder = clip_pkg._tokenizer.decoder
+    reference = {"repo": REPO, "commit": None, "files": FILES, "class": "models/applenet.py:CustomCLIP"}
     return {
-        "format": FORMAT,
-        "method": "applenet",
-        "config_name": name,
-        "reference": {"repo": REPO, "commit": None, "files": FILES, "class": "models/applenet.py:CustomCLIP"},
-        "torch_version": str(torch.__version__),
-        "clip_arch": manifest["clip_arch"],
-        "clip_weights": {
-            "base_seed": manifest["base_seed"],
-            "recipe": "uniform_fp16 (see README)",
-            "manifest": manifest["keys"],
-        },  # fmt: skip
+        **fixture_header("applenet", name, reference, manifest),
         "trainer_config": tc,
         "classnames": list(classnames),
         "classnames_processed": processed,
         "prompt_prefix": prefix,
         "prompt_texts": [f"{prefix} {c}." for c in processed],
         "tokenized_prompts": tokens,
-        "prompt_bpe_tokens": [[decoder[int(t)] for t in row[: int(row.argmax()) + 1]] for row in tokens],
+        "prompt_bpe_tokens": bpe_tokens(clip_pkg._tokenizer.decoder, tokens),
         "name_lens": list(pl.name_lens),
         "ctx_init_token_ids": clip_pkg.tokenize(prefix)[0],
         "n_ctx_effective": int(pl.n_ctx),
@@ -317,14 +221,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("reference", type=Path, help="exported reference checkout")
     parser.add_argument("out", type=Path, help="output folder (tests/parity)")
-    parser.add_argument("--manifest", type=Path, default=ROOT.parent / "shared/parity/clip_weights_manifest.json")
+    parser.add_argument("--manifest", type=Path, default=MANIFEST)
     args = parser.parse_args()
     if os.environ.get("PYTHONHASHSEED") != "0":  # the reference prints a set of names into construction_log
         os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, "PYTHONHASHSEED": "0"})
     torch.set_num_threads(2)
     install_dassl_stubs()
-    torch.Tensor.cuda = lambda self, *a, **k: self  # CPU only: AppleLoss calls .cuda() on its identity stack
-    torch.nn.Module.cuda = lambda self, *a, **k: self
+    cuda_as_identity()  # CPU only: AppleLoss calls .cuda() on its identity stack
     manifest = json.loads(args.manifest.read_text())
     tc = {"N_CTX": 4, "CTX_INIT": "a photo of a", "PREC": "fp32", "LOSS.T": 1.0, "LOSS.NAME": "apple",
           "cfg_node": "TRAINER.APPLENET", "INPUT.SIZE": [32, 32]}  # fmt: skip
@@ -332,21 +235,10 @@ def main() -> None:
         weights = Path(tmp) / "ViT-B-16.pt"
         torch.save(clip_state_dict(manifest["keys"]), weights)
         fixture = make_fixture(args.reference, weights, manifest, "A", tc, CLASSES_A, batch=4)
-    fixture["reference"]["commit"] = _commit(args.reference)
+    fixture["reference"]["commit"] = reference_commit(args.reference, "COMMIT")
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / "applenet_A.pt"
-    torch.save(fixture, path)
-    print(f"{path} sha256 {hashlib.sha256(path.read_bytes()).hexdigest()}")
-
-
-def _commit(ref: Path) -> str | None:
-    """The reference commit: the COMMIT file written next to an exported tree, else a git checkout's HEAD."""
-    if (ref / "COMMIT").is_file():
-        return (ref / "COMMIT").read_text().strip()
-    try:
-        return subprocess.check_output(["git", "-C", str(ref), "rev-parse", "HEAD"], text=True).strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
+    print(f"{path} sha256 {save_fixture(fixture, path)}")
 
 
 if __name__ == "__main__":

@@ -14,56 +14,37 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import importlib.util
 import io
 import json
 import math
-import subprocess
 import sys
 import types
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from _common import (
+    CLASSES_A,
+    CLASSES_B,
+    MANIFEST,
+    ROOT,
+    checksums,
+    clip_state_dict,
+    fixture_header,
+    install_dassl_stubs,
+    plan_entry,
+    recipe_images,
+    recipe_tensor,
+    reference_commit,
+    save_fixture,
+)
 
-ROOT = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(ROOT))
-
-from benchmark.core.parity import clip_state_dict, fp16_bits, recipe_tensor  # noqa: E402
-
-MANIFEST = ROOT.parent / "shared" / "parity" / "clip_weights_manifest.json"
 REPO = "gaopengcuhk/CLIP-Adapter"
 COOP_REPO = "KaiyangZhou/CoOp"
-CLASS_LISTS = {
-    "A": ["airport", "beach", "bridge", "forest", "river"],
-    "B": ["baseball_field", "storage tank", "river", "dense residential area", "chaparral", "tennis_court", "overpass"],
-}
+CLASS_LISTS = {"A": CLASSES_A, "B": CLASSES_B}
 # (class list, DATASET.NAME picking the template, batch labels, input seed)
 CONFIGS = {"A": ("A", "ImageNet", [3, 0], 3_001_000), "B": ("B", "EuroSAT", [1, 4, 6], 3_001_010)}
-
-
-def stub_dassl() -> None:
-    """Stand-ins for the Dassl names `clip_adapter.py` imports; none of them computes anything here."""
-
-    class Registry:
-        def register(self, *args, **kwargs):
-            return lambda cls: cls
-
-    def unused(*args, **kwargs):
-        raise RuntimeError("Dassl stub called")
-
-    modules = {
-        "dassl": {},
-        "dassl.engine": {"TRAINER_REGISTRY": Registry(), "TrainerX": type("TrainerX", (), {})},
-        "dassl.metrics": {"compute_accuracy": unused},
-        "dassl.utils": {"load_pretrained_weights": unused, "load_checkpoint": unused},
-        "dassl.optim": {"build_optimizer": unused, "build_lr_scheduler": unused},
-    }
-    for name, attrs in modules.items():
-        module = types.ModuleType(name)
-        module.__dict__.update(attrs)
-        sys.modules[name] = module
 
 
 @contextlib.contextmanager
@@ -82,24 +63,11 @@ def cuda_as_cpu():
         torch.Tensor.to = original
 
 
-def git_commit(path: Path) -> str:
-    """The commit of a checkout made with `git archive` is not in the tree: read it from a file we wrote, or git."""
-    marker = path / ".commit"
-    if marker.is_file():
-        return marker.read_text().strip()
-    return subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
-
-
-def checksums(t: torch.Tensor) -> dict:
-    t64 = t.detach().double()
-    return {"sum": float(t64.sum()), "abs_sum": float(t64.abs().sum()), "sumsq": float((t64**2).sum())}
-
-
 def build(adapter_root: Path, coop_root: Path, config: str) -> dict:
     list_key, dataset, labels, data_seed = CONFIGS[config]
     classnames = CLASS_LISTS[list_key]
     sys.path.insert(0, str(coop_root))
-    stub_dassl()
+    install_dassl_stubs()
     spec = importlib.util.spec_from_file_location("clip_adapter_reference", adapter_root / "clip_adapter.py")
     ref = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(ref)
@@ -128,15 +96,15 @@ def build(adapter_root: Path, coop_root: Path, config: str) -> dict:
         value = recipe_tensor(2_000_000 + i, shape, 0.0, std)
         with torch.no_grad():
             named[name].copy_(value)
-        bits = fp16_bits(value)
-        entry = {"name": name, "shape": shape, "ref_dtype": str(named[name].dtype).removeprefix("torch.")}
-        entry.update(trainable=True, source="recipe", seed=2_000_000 + i, mean=0.0, std=std)
-        entry.update(stored=value.numel() <= 65_536, **checksums(value), bits_sum=bits[0], bits_wsum=bits[1])
+        stored = value.numel() <= 65_536
+        entry = plan_entry(
+            name, shape, named[name].dtype, value, source="recipe", seed=2_000_000 + i, mean=0.0, std=std, stored=stored
+        )
         plan.append(entry)
         if entry["stored"]:
             params[name] = value.clone()
 
-    images = recipe_tensor(data_seed, [len(labels), 3, 32, 32], 0.0, 1.0)
+    images = recipe_images(data_seed, len(labels))
     labels_t = torch.tensor(labels)
     with cuda_as_cpu():
         model.eval()
@@ -155,24 +123,15 @@ def build(adapter_root: Path, coop_root: Path, config: str) -> dict:
     grads = {name: named[name].grad.detach().clone() for name in trainable}
     template = ref.CUSTOM_TEMPLATES[dataset]
     processed = [c.replace("_", " ") for c in classnames]
+    reference = {
+        "repo": REPO,
+        "commit": reference_commit(adapter_root, ".commit"),
+        "files": ["clip_adapter.py"],
+        "class": "clip_adapter.py:CustomCLIP",
+        "clip_package": {"repo": COOP_REPO, "commit": reference_commit(coop_root, ".commit"), "files": ["clip/"]},
+    }
     return {
-        "format": "clip-prompt-parity/v1",
-        "method": "clip_adapter",
-        "config_name": config,
-        "reference": {
-            "repo": REPO,
-            "commit": git_commit(adapter_root),
-            "files": ["clip_adapter.py"],
-            "class": "clip_adapter.py:CustomCLIP",
-            "clip_package": {"repo": COOP_REPO, "commit": git_commit(coop_root), "files": ["clip/"]},
-        },
-        "torch_version": str(torch.__version__),
-        "clip_arch": manifest_file["clip_arch"],
-        "clip_weights": {
-            "base_seed": manifest_file["base_seed"],
-            "recipe": "uniform_fp16 (see README)",
-            "manifest": manifest,
-        },
+        **fixture_header("clip_adapter", config, reference, manifest_file),
         "trainer_config": {
             "DATASET.NAME": dataset,
             "TEMPLATE": template,
@@ -237,8 +196,7 @@ def main() -> None:
     for config in args.configs:
         fixture = build(args.adapter, args.coop, config)
         path = args.out / f"clip_adapter_{config}.pt"
-        torch.save(fixture, path)
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        digest = save_fixture(fixture, path)
         print(f"{path.name}: loss {float(fixture['expected']['loss_train']):.6f} sha256 {digest}")
 
 

@@ -15,28 +15,31 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import io
 import json
-import subprocess
 import sys
 import types
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from _common import (
+    CLASSES_A,
+    CLASSES_B,
+    MANIFEST,
+    ROOT,
+    checksums,
+    clip_state_dict,
+    fixture_header,
+    plan_entry,
+    recipe_images,
+    recipe_tensor,
+    reference_commit,
+    save_fixture,
+)
 
-ROOT = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(ROOT))
-
-from benchmark.core.parity import clip_state_dict, fp16_bits, recipe_tensor  # noqa: E402
-
-MANIFEST = ROOT.parent / "shared" / "parity" / "clip_weights_manifest.json"
 REPO = "MaxZanella/CLIP-LoRA"
-CLASS_LISTS = {
-    "A": ["airport", "beach", "bridge", "forest", "river"],
-    "B": ["baseball_field", "storage tank", "river", "dense residential area", "chaparral", "tennis_court", "overpass"],
-}
+CLASS_LISTS = {"A": CLASSES_A, "B": CLASSES_B}
 TEMPLATE = "a photo of a {}."  # every dataset's template list in the reference ends as ['a photo of a {}.']
 LOGIT_SCALE = 100  # main.py
 CONFIGS = {
@@ -46,19 +49,6 @@ CONFIGS = {
           "alpha": 2},
 }  # fmt: skip
 B_STD = 0.05  # lora_B starts at zero in the reference; a recipe value makes lora_A's gradient informative
-
-
-def git_commit(path: Path) -> str:
-    """The commit of an exported checkout: from the `.commit` file written next to it, else git."""
-    marker = path / ".commit"
-    if marker.is_file():
-        return marker.read_text().strip()
-    return subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
-
-
-def checksums(t: torch.Tensor) -> dict:
-    t64 = t.detach().double()
-    return {"sum": float(t64.sum()), "abs_sum": float(t64.abs().sum()), "sumsq": float((t64**2).sum())}
 
 
 def recipe(index: int, name: str, shape: list[int]) -> tuple[int, float, torch.Tensor]:
@@ -117,18 +107,12 @@ class Reference:
 
         model, named = self.model(state, config, dropout_rate, mask_off, io.StringIO())
         model.train()
-        # lora.py run_lora, one iteration: text through the text tower when it has LoRA; image with or without grad
-        if config["encoder"] in ("text", "both"):
+        # lora.py run_lora, one iteration: each tower with gradient only where it has LoRA
+        with torch.set_grad_enabled(config["encoder"] in ("text", "both")):
             class_embeddings = model.encode_text(tokens)
-        else:
-            with torch.no_grad():
-                class_embeddings = model.encode_text(tokens)
         text_features = class_embeddings / class_embeddings.norm(dim=-1, keepdim=True)
-        if config["encoder"] in ("vision", "both"):
+        with torch.set_grad_enabled(config["encoder"] in ("vision", "both")):
             image_features = model.encode_image(images)
-        else:
-            with torch.no_grad():
-                image_features = model.encode_image(images)
         image_features = image_features / image_features.norm(dim=-1, keepdim=True)
         cosine_similarity = LOGIT_SCALE * image_features @ text_features.t()
         loss = F.cross_entropy(cosine_similarity, labels)
@@ -155,7 +139,7 @@ def build(ref: Reference, root: Path, config_name: str) -> dict:
     manifest = manifest_file["keys"]
     state = clip_state_dict(manifest)
     texts = [TEMPLATE.format(c.replace("_", " ")) for c in classnames]
-    images = recipe_tensor(config["seed"], [len(config["labels"]), 3, 32, 32], 0.0, 1.0)
+    images = recipe_images(config["seed"], len(config["labels"]))
     labels = torch.tensor(config["labels"])
     faithful = ref.run(state, config, 0.0, False, images, labels, texts)
     dropout_path = ref.run(state, config, 0.25, True, images, labels, texts)
@@ -169,31 +153,22 @@ def build(ref: Reference, root: Path, config_name: str) -> dict:
     for i, name in enumerate(sorted(named)):
         shape = list(named[name].shape)
         seed, std, value = recipe(i, name, shape)
-        bits = fp16_bits(value)
-        entry = {"name": name, "shape": shape, "ref_dtype": str(named[name].dtype).removeprefix("torch.")}
-        entry.update(trainable=True, source="recipe", seed=seed, mean=0.0, std=std)
-        entry.update(stored=value.numel() <= 65_536, **checksums(value), bits_sum=bits[0], bits_wsum=bits[1])
+        stored = value.numel() <= 65_536
+        entry = plan_entry(
+            name, shape, named[name].dtype, value, source="recipe", seed=seed, mean=0.0, std=std, stored=stored
+        )
         plan.append(entry)
         if entry["stored"]:
             params[name] = value.clone()
 
+    reference = {
+        "repo": REPO,
+        "commit": reference_commit(root, ".commit"),
+        "files": ["loralib/layers.py", "loralib/utils.py", "lora.py", "main.py", "run_utils.py", "clip/"],
+        "class": "loralib/layers.py:PlainMultiheadAttentionLoRA (utils.py:apply_lora on clip/model.py:CLIP)",
+    }
     return {
-        "format": "clip-prompt-parity/v1",
-        "method": "clip_lora",
-        "config_name": config_name,
-        "reference": {
-            "repo": REPO,
-            "commit": git_commit(root),
-            "files": ["loralib/layers.py", "loralib/utils.py", "lora.py", "main.py", "run_utils.py", "clip/"],
-            "class": "loralib/layers.py:PlainMultiheadAttentionLoRA (utils.py:apply_lora on clip/model.py:CLIP)",
-        },
-        "torch_version": str(torch.__version__),
-        "clip_arch": manifest_file["clip_arch"],
-        "clip_weights": {
-            "base_seed": manifest_file["base_seed"],
-            "recipe": "uniform_fp16 (see README)",
-            "manifest": manifest,
-        },
+        **fixture_header("clip_lora", config_name, reference, manifest_file),
         "trainer_config": {
             "r": config["r"],
             "alpha": config["alpha"],
@@ -265,8 +240,7 @@ def main() -> None:
     for config in args.configs:
         fixture = build(ref, args.lora, config)
         path = args.out / f"clip_lora_{config}.pt"
-        torch.save(fixture, path)
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        digest = save_fixture(fixture, path)
         print(f"{path.name}: loss {float(fixture['expected']['loss_train']):.6f} sha256 {digest}")
 
 

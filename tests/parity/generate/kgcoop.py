@@ -15,36 +15,33 @@ backward and skips the optimiser step; no optimiser or scheduler is built), the 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import hashlib
 import importlib.util
-import io
 import json
 import sys
-import types
 from pathlib import Path
 from types import SimpleNamespace
 
 import torch
-
-REPO = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(REPO))
-
-from benchmark.core.parity import FORMAT, clip_state_dict, fp16_bits, recipe_tensor  # noqa: E402
+from _common import (
+    CLASSES_A,
+    CLASSES_B,
+    MANIFEST,
+    ROOT,
+    bpe_tokens,
+    build_trainer,
+    checksums,
+    clip_state_dict,
+    fixture_header,
+    install_dassl_stubs,
+    ns,
+    plan_entry,
+    recipe_images,
+    recipe_tensor,
+    save_fixture,
+)
 
 COMMIT = "c43ccc32c8739f64b165cfa205fcc6c0f5bb5b17"
 FILES = ["KgCoOp/trainers/kgcoop.py", "KgCoOp/clip/model.py", "KgCoOp/clip/clip.py", "KgCoOp/clip/simple_tokenizer.py"]
-MANIFEST = REPO.parent / "shared" / "parity" / "clip_weights_manifest.json"
-CLASSES_A = ["airport", "beach", "bridge", "forest", "river"]
-CLASSES_B = [
-    "baseball_field",
-    "storage tank",
-    "river",
-    "dense residential area",
-    "chaparral",
-    "tennis_court",
-    "overpass",
-]
 # name: classes, batch, TRAINER.COOP overrides, DATASET.NAME (selects CUSTOM_TEMPLATES), data seed, ctx seed.
 # A: the paper setting with ctx moved off its init (at the init the learned prompt *is* the hand-written one,
 # so the knowledge term and its gradient vanish); B: random ctx, another template, the default W; C: A at init.
@@ -55,45 +52,9 @@ CONFIGS = {
 }
 
 
-def stub_dassl() -> None:
-    """Inert stand-ins for the `dassl` names trainers/kgcoop.py imports."""
-
-    class Registry:
-        def register(self, *args, **kwargs):
-            return lambda cls: cls
-
-    class TrainerX:  # the few Dassl SimpleTrainer methods KgCoOp calls; no optimiser is built or stepped
-        def register_model(self, name, model, optim=None, sched=None):
-            pass
-
-        def model_backward_and_update(self, loss):
-            self.model.zero_grad(set_to_none=True)
-            if not torch.isfinite(loss).all():
-                raise FloatingPointError("Loss is infinite or NaN!")
-            loss.backward()
-
-    def unused(*args, **kwargs):
-        raise NotImplementedError("not needed to compute the fixture")
-
-    def compute_accuracy(output, target, topk=(1,)):
-        return [100.0 * (output.argmax(1) == target).float().mean()]
-
-    names = {
-        "dassl.engine": {"TRAINER_REGISTRY": Registry(), "TrainerX": TrainerX},
-        "dassl.metrics": {"compute_accuracy": compute_accuracy},
-        "dassl.utils": {"load_pretrained_weights": unused, "load_checkpoint": unused},
-        "dassl.optim": {"build_optimizer": lambda *a, **k: None, "build_lr_scheduler": lambda *a, **k: None},
-    }
-    sys.modules["dassl"] = types.ModuleType("dassl")
-    for module_name, attrs in names.items():
-        module = types.ModuleType(module_name)
-        module.__dict__.update(attrs)
-        sys.modules[module_name] = module
-
-
 def import_reference(root: Path):
     """The reference `clip` package and trainers/kgcoop.py as modules."""
-    stub_dassl()
+    install_dassl_stubs(lambda *a, **k: None)
     sys.path.insert(0, str(root / "KgCoOp"))
     from clip import clip as ref_clip
 
@@ -101,23 +62,6 @@ def import_reference(root: Path):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return ref_clip, module
-
-
-@contextlib.contextmanager
-def cpu_only():
-    """`.cuda()` on modules and tensors returns them unchanged (this machine has no GPU)."""
-    module_cuda, tensor_cuda = torch.nn.Module.cuda, torch.Tensor.cuda
-    torch.nn.Module.cuda = lambda self, *a, **k: self
-    torch.Tensor.cuda = lambda self, *a, **k: self
-    try:
-        yield
-    finally:
-        torch.nn.Module.cuda, torch.Tensor.cuda = module_cuda, tensor_cuda
-
-
-def stats(t: torch.Tensor) -> dict:
-    t64 = t.detach().double()
-    return {"sum": t64.sum().item(), "abs_sum": t64.abs().sum().item(), "sumsq": (t64**2).sum().item()}
 
 
 def scaled(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -128,12 +72,12 @@ def scaled(a: torch.Tensor, b: torch.Tensor) -> float:
 def make_cfg(overrides: dict, dataset: str) -> SimpleNamespace:
     coop = {"N_CTX": 16, "CSC": False, "CTX_INIT": False, "W": 1.0, "PREC": "fp32", "CLASS_TOKEN_POSITION": "end"}
     coop.update(overrides)
-    return SimpleNamespace(
-        TRAINER=SimpleNamespace(COOP=SimpleNamespace(**coop), COCOOP=SimpleNamespace(PREC="fp16")),
-        INPUT=SimpleNamespace(SIZE=(32, 32)),
-        DATASET=SimpleNamespace(NAME=dataset),
-        MODEL=SimpleNamespace(BACKBONE=SimpleNamespace(NAME="ViT-B/16"), INIT_WEIGHTS=""),
-        OPTIM=SimpleNamespace(NAME="sgd", LR=0.002, MAX_EPOCH=100),  # handed to the (stubbed) optimiser builders
+    return ns(
+        TRAINER=ns(COOP=ns(**coop), COCOOP=ns(PREC="fp16")),
+        INPUT=ns(SIZE=(32, 32)),
+        DATASET=ns(NAME=dataset),
+        MODEL=ns(BACKBONE=ns(NAME="ViT-B/16"), INIT_WEIGHTS=""),
+        OPTIM=ns(NAME="sgd", LR=0.002, MAX_EPOCH=100),  # handed to the (stubbed) optimiser builders
     )
 
 
@@ -147,13 +91,8 @@ def run_reference(ref_clip, ref, manifest, cfg, classnames, ctx_value, images, l
         return model.float() if second_copy_fp32 and len(loads) > 1 else model
 
     ref.load_clip_to_cpu = loader  # 1st call: KgCoOp.build_model's CLIP; 2nd: PromptLearner's hand-written copy
-    trainer = object.__new__(ref.KgCoOp)  # Dassl's constructor is replaced by the attributes build_model reads
-    trainer.cfg, trainer.device, trainer.batch_idx, trainer.num_batches = cfg, torch.device("cpu"), 0, 2
-    trainer.dm = SimpleNamespace(dataset=SimpleNamespace(classnames=list(classnames)))
     torch.manual_seed(0)
-    log = io.StringIO()
-    with cpu_only(), contextlib.redirect_stdout(log):
-        trainer.build_model()
+    trainer, log = build_trainer(ref.KgCoOp, cfg, classnames, batch_idx=0, num_batches=2)
     assert len(loads) == 2, loads
     model = trainer.model
     learner = model.prompt_learner
@@ -191,7 +130,7 @@ def run_reference(ref_clip, ref, manifest, cfg, classnames, ctx_value, images, l
         "loss_train": loss,
         "grads": {"prompt_learner.ctx": learner.ctx.grad.detach().clone()},
         "inter": inter,
-        "log": log.getvalue(),
+        "log": log,
     }
 
 
@@ -200,7 +139,7 @@ def build_fixture(root: Path, name: str, manifest_doc: dict) -> dict:
     manifest = manifest_doc["keys"]
     classnames, batch, overrides, dataset, data_seed, ctx_seed = CONFIGS[name]
     cfg = make_cfg(overrides, dataset)
-    images = recipe_tensor(data_seed, [batch, 3, 32, 32], 0.0, 1.0)
+    images = recipe_images(data_seed, batch)
     labels = torch.randint(len(classnames), (batch,), generator=torch.Generator().manual_seed(data_seed + 1))
     n_ctx = 4 if overrides["CTX_INIT"] else overrides["N_CTX"]
     ctx_value = None if ctx_seed is None else recipe_tensor(ctx_seed, [n_ctx, 512], 0.0, 0.02)
@@ -215,22 +154,10 @@ def build_fixture(root: Path, name: str, manifest_doc: dict) -> dict:
     template = ref.CUSTOM_TEMPLATES[dataset]
     tokenizer = ref._tokenizer
     tokens = model.tokenized_prompts
-    bpe = [[tokenizer.decoder[int(t)] for t in row[: int(row.argmax()) + 1]] for row in tokens]
     source = "ctx_init" if ctx_seed is None else "recipe"
+    mean, std = (None, None) if ctx_seed is None else (0.0, 0.02)
     plan = [
-        {
-            "name": "prompt_learner.ctx",
-            "shape": list(ctx.shape),
-            "ref_dtype": str(ctx.dtype).removeprefix("torch."),
-            "trainable": True,
-            "source": source,
-            "seed": ctx_seed,
-            "mean": None if ctx_seed is None else 0.0,
-            "std": None if ctx_seed is None else 0.02,
-            "stored": True,
-            **stats(ctx),
-            **dict(zip(("bits_sum", "bits_wsum"), fp16_bits(ctx))),
-        }
+        plan_entry("prompt_learner.ctx", ctx.shape, ctx.dtype, ctx, source=source, seed=ctx_seed, mean=mean, std=std)
     ]
     fp16_effect = {
         "loss_train": scaled(faithful["loss_train"], main["loss_train"]),
@@ -240,24 +167,9 @@ def build_fixture(root: Path, name: str, manifest_doc: dict) -> dict:
         ),
     }
     coop = vars(cfg.TRAINER.COOP)
+    reference = {"repo": "htyao89/KgCoOp", "commit": COMMIT, "files": FILES, "class": "trainers/kgcoop.py:CustomCLIP"}
     return {
-        "format": FORMAT,
-        "method": "kgcoop",
-        "config_name": name,
-        "reference": {
-            "repo": "htyao89/KgCoOp",
-            "commit": COMMIT,
-            "files": FILES,
-            "class": "trainers/kgcoop.py:CustomCLIP",
-        },
-        "torch_version": str(torch.__version__),
-        "threads": torch.get_num_threads(),
-        "clip_arch": manifest_doc["clip_arch"],
-        "clip_weights": {
-            "base_seed": manifest_doc["base_seed"],
-            "recipe": "uniform_fp16 (see README)",
-            "manifest": manifest,
-        },
+        **fixture_header("kgcoop", name, reference, manifest_doc, threads=torch.get_num_threads()),
         "trainer_config": {
             **{k: coop[k] for k in ("N_CTX", "CTX_INIT", "CSC", "W", "CLASS_TOKEN_POSITION", "PREC")},
             "cfg_node": "TRAINER.COOP",
@@ -270,7 +182,7 @@ def build_fixture(root: Path, name: str, manifest_doc: dict) -> dict:
         "prompt_prefix": prefix,
         "prompt_texts": [f"{prefix} {c}." for c in processed],
         "tokenized_prompts": tokens.clone(),
-        "prompt_bpe_tokens": bpe,
+        "prompt_bpe_tokens": bpe_tokens(tokenizer.decoder, tokens),
         "name_lens": list(learner.name_lens),
         "ctx_init_token_ids": ref_clip.tokenize("a photo of a")[0] if overrides["CTX_INIT"] else None,
         "reference_init_ctx": main["init_ctx"] if overrides["CTX_INIT"] else None,
@@ -296,7 +208,7 @@ def build_fixture(root: Path, name: str, manifest_doc: dict) -> dict:
             "score_train": main["score_train"],
             "grads": main["grads"],
             "grad_probes": {},
-            "grad_checksums": {k: stats(v) for k, v in main["grads"].items()},
+            "grad_checksums": {k: checksums(v) for k, v in main["grads"].items()},
             "grads_none": [],
             "intermediates_eval": main["inter"],
         },
@@ -327,7 +239,7 @@ def build_fixture(root: Path, name: str, manifest_doc: dict) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("reference", type=Path, help="export of htyao89/KgCoOp @ " + COMMIT)
-    parser.add_argument("--out", type=Path, default=REPO / "tests" / "parity")
+    parser.add_argument("--out", type=Path, default=ROOT / "tests" / "parity")
     parser.add_argument("--manifest", type=Path, default=MANIFEST)
     parser.add_argument("--configs", nargs="*", default=list(CONFIGS))
     args = parser.parse_args()
@@ -336,8 +248,7 @@ def main() -> None:
     for name in args.configs:
         fixture = build_fixture(args.reference, name, manifest_doc)
         path = args.out / f"kgcoop_{name}.pt"
-        torch.save(fixture, path)
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        digest = save_fixture(fixture, path)
         print(f"{path}: sha256 {digest}, loss {float(fixture['expected']['loss_train']):.7f}")
         print("  " + fixture["fixture_deviations"][0].split("Effect")[1])
 

@@ -19,35 +19,29 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import json
 import os
 import runpy
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
+from _common import (
+    CLASSES_A,
+    MANIFEST,
+    ROOT,
+    class_images,
+    clip_state_dict,
+    fixture_header,
+    reference_commit,
+    save_fixture,
+)
 
-ROOT = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(ROOT))
-
-from benchmark.core.parity import FORMAT, clip_state_dict  # noqa: E402
-
-CLASSES_A = ["airport", "beach", "bridge", "forest", "river"]
-MANIFEST = ROOT.parent / "shared" / "parity" / "clip_weights_manifest.json"
 DATA_SEED = 3_000_100
 SHOTS, VAL_SHOTS, NUM_STEP = 16, 4, 8
 FILES = ["lpclip/linear_probe.py", "lpclip/linear_probe.sh", "lpclip/feat_extractor.py", "clip/model.py"]
-
-
-def class_images(seed: int, labels: list[int], n_cls: int, noise: float) -> torch.Tensor:
-    """Normalised 32x32 images: one N(0, 1) prototype per class plus N(0, noise^2) pixel noise."""
-    g = torch.Generator().manual_seed(seed)
-    protos = torch.randn(n_cls, 3, 32, 32, generator=g)
-    return protos[torch.tensor(labels)] + noise * torch.randn(len(labels), 3, 32, 32, generator=g)
 
 
 def recording_logistic_regression(log: list):
@@ -156,25 +150,14 @@ def build(ref: Path, noise: float) -> dict:
     }
     import sklearn
 
-    commit = subprocess.run(["git", "-C", str(ref), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    reference = {
+        "repo": "KaiyangZhou/CoOp",
+        "commit": reference_commit(ref) or "ff61507c790454bce7c5052c3ac39e60772f1f89",
+        "files": FILES,
+        "class": "lpclip/linear_probe.py (script, run through runpy)",
+    }
     return {
-        "format": FORMAT,
-        "method": "linear_probe",
-        "config_name": "A",
-        "reference": {
-            "repo": "KaiyangZhou/CoOp",
-            "commit": commit or "ff61507c790454bce7c5052c3ac39e60772f1f89",
-            "files": FILES,
-            "class": "lpclip/linear_probe.py (script, run through runpy)",
-        },
-        "torch_version": str(torch.__version__),
-        "sklearn_version": sklearn.__version__,
-        "clip_arch": manifest["clip_arch"],
-        "clip_weights": {
-            "base_seed": manifest["base_seed"],
-            "recipe": "uniform_fp16 (see README)",
-            "manifest": manifest["keys"],
-        },  # fmt: skip
+        **fixture_header("linear_probe", "A", reference, manifest, sklearn_version=sklearn.__version__),
         "trainer_config": {
             "search_list": search_list,
             "num_step": NUM_STEP,
@@ -221,8 +204,7 @@ def main() -> None:
     fixture = build(args.reference, args.noise)
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / "linear_probe_A.pt"
-    torch.save(fixture, path)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = save_fixture(fixture, path)
     print(json.dumps({"file": path.name, "sha256": digest, "search": fixture["expected"]["search"]}))
 
 

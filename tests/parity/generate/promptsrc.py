@@ -13,31 +13,38 @@ patches are textual replacements of exact reference lines, listed in each fixtur
 from __future__ import annotations
 
 import argparse
-import contextlib
-import hashlib
-import importlib
-import io
 import json
 import os
-import shutil
-import subprocess
 import sys
 import tempfile
-import types
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
+from _common import (
+    CLASSES_A,
+    CLASSES_B,
+    MANIFEST,
+    NoOptimizer,
+    bpe_tokens,
+    build_trainer,
+    checksums,
+    clip_state_dict,
+    cuda_as_identity,
+    fixture_header,
+    install_dassl_stubs,
+    load_patched_reference,
+    ns,
+    plan_entry,
+    recipe_images,
+    recipe_tensor,
+    reference_commit,
+    save_fixture,
+    set_params,
+    trainable,
+)
 
-ROOT = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(ROOT))
-from benchmark.core.parity import clip_state_dict, fp16_bits, recipe_tensor  # noqa: E402
-
-FORMAT = "clip-prompt-parity/v1"
 PARAM_SEED, DATA_SEED = 2_000_000, 3_000_600
-CLASSES_A = ["airport", "beach", "bridge", "forest", "river"]
-CLASSES_B = [
-    "baseball_field", "storage tank", "river", "dense residential area", "chaparral", "tennis_court", "overpass",
-]  # fmt: skip
 REPO = "muzairkhattak/PromptSRC"
 FILES = ["trainers/promptsrc.py", "trainers/imagenet_templates.py", "clip/model.py", "clip/clip.py"]
 
@@ -70,80 +77,21 @@ NO_HALF_CAST = [
 ]
 
 
+def build_optimizer(model, optim_cfg):
+    """No optimiser for the fixture cases (gradients stay); real SGD for the GPA run, which takes steps."""
+    if getattr(optim_cfg, "REAL_SGD", False):
+        params = [p for p in model.parameters() if p.requires_grad]
+        return torch.optim.SGD(params, lr=optim_cfg.LR, momentum=0.9, weight_decay=5e-4)
+    return NoOptimizer(model.parameters())
+
+
 # -- plumbing ---------------------------------------------------------------------------------------
-def install_dassl_stubs() -> None:
-    """The dassl names the trainer imports: a registry, a trainer base, optimiser builders (nothing numeric)."""
-
-    class Registry:
-        def register(self, obj=None):
-            return obj if obj is not None else (lambda o: o)
-
-    class TrainerX:
-        def register_model(self, name, model, optim, sched):
-            self._models = {name: model}
-
-        def update_lr(self, names=None):
-            pass
-
-    class NoOptimizer:
-        """Gradients stay on the parameters; nothing is stepped (the fixture records them)."""
-
-        def __init__(self, params):
-            self.params = list(params)
-
-        def zero_grad(self):
-            for p in self.params:
-                p.grad = None
-
-        def step(self):
-            pass
-
-    def build_optimizer(model, optim_cfg):
-        if getattr(optim_cfg, "REAL_SGD", False):  # the GPA run takes real steps
-            params = [p for p in model.parameters() if p.requires_grad]
-            return torch.optim.SGD(params, lr=optim_cfg.LR, momentum=0.9, weight_decay=5e-4)
-        return NoOptimizer(model.parameters())
-
-    def unavailable(*args, **kwargs):
-        raise NotImplementedError("not used by the fixtures")
-
-    modules = {name: types.ModuleType(name) for name in ("dassl", "dassl.engine", "dassl.utils", "dassl.optim")}
-    modules["dassl.engine"].TRAINER_REGISTRY = Registry()
-    modules["dassl.engine"].TrainerX = TrainerX
-    modules["dassl.utils"].load_pretrained_weights = unavailable
-    modules["dassl.utils"].load_checkpoint = unavailable
-    modules["dassl.optim"].build_optimizer = build_optimizer
-    modules["dassl.optim"].build_lr_scheduler = lambda optim, cfg: None
-    sys.modules.update(modules)
-
-
 def load_reference(ref: Path, patches: list[tuple[str, str, str]], weights: Path):
     """Import a patched copy of the reference (`clip` package and `trainers.promptsrc`)."""
-    for name in [m for m in sys.modules if m.split(".")[0] in ("clip", "trainers")]:
-        del sys.modules[name]
-    work = Path(tempfile.mkdtemp(prefix="promptsrc_ref_"))
-    for sub in ("clip", "trainers"):
-        shutil.copytree(ref / sub, work / sub, ignore=shutil.ignore_patterns("__pycache__"))
-    for rel, old, new in patches:
-        text = (work / rel).read_text()
-        if text.count(old) != 1:
-            raise RuntimeError(f"patch target not found exactly once in {rel}: {old!r}")
-        (work / rel).write_text(text.replace(old, new))
-    sys.path.insert(0, str(work))
-    try:
-        clip_pkg = importlib.import_module("clip.clip")
-        trainer = importlib.import_module("trainers.promptsrc")
-    finally:
-        sys.path.remove(str(work))
-    clip_pkg._download = lambda url, root=None: str(weights)
-    return trainer
+    return load_patched_reference(ref, ("clip", "trainers"), "trainers.promptsrc", patches, weights)
 
 
-def ns(**kwargs) -> types.SimpleNamespace:
-    return types.SimpleNamespace(**kwargs)
-
-
-def make_cfg(tc: dict, epochs: int, *, lr: float = 0.0025, real_sgd: bool = False) -> types.SimpleNamespace:
+def make_cfg(tc: dict, epochs: int, *, lr: float = 0.0025, real_sgd: bool = False) -> SimpleNamespace:
     node = ns(**{k: tc[k] for k in tc if k.isupper() and k not in ("PREC_NOTE",)})
     return ns(
         TRAINER=ns(PROMPTSRC=node),
@@ -153,29 +101,15 @@ def make_cfg(tc: dict, epochs: int, *, lr: float = 0.0025, real_sgd: bool = Fals
     )
 
 
-def build_trainer(trainer_mod, cfg, classnames: list[str]):
+def make_trainer(trainer_mod, cfg, classnames: list[str]):
     """The reference trainer object after its own `build_model` (stand-in dassl parts), in PREC fp32."""
-    tr = object.__new__(trainer_mod.PromptSRC)
-    tr.cfg, tr.device = cfg, torch.device("cpu")
-    tr.dm = ns(dataset=ns(classnames=list(classnames)))
-    log = io.StringIO()
-    with contextlib.redirect_stdout(log):
-        tr.build_model()
+    tr, log = build_trainer(trainer_mod.PromptSRC, cfg, classnames)
     # Deviation (RUN_FP32): the zero-shot image encoder is loaded in fp16 and PREC fp32 never casts it.
     tr.model.prompt_learner.ZS_image_encoder.float()
-    return tr, log.getvalue()
+    return tr, log
 
 
 # -- fixture pieces -------------------------------------------------------------------------------
-def checksums(t: torch.Tensor) -> dict:
-    d = t.detach().double()
-    return {"sum": float(d.sum()), "abs_sum": float(d.abs().sum()), "sumsq": float((d * d).sum())}
-
-
-def trainable(model) -> dict[str, torch.nn.Parameter]:
-    return {n: p for n, p in sorted(model.named_parameters()) if p.requires_grad}
-
-
 def plan_params(model, ctx_names: set[str]) -> tuple[list[dict], dict[str, torch.Tensor]]:
     plan, values = [], {}
     for i, (name, p) in enumerate(trainable(model).items()):
@@ -184,28 +118,13 @@ def plan_params(model, ctx_names: set[str]) -> tuple[list[dict], dict[str, torch
         else:
             seed, mean, std = PARAM_SEED + i, 0.0, 0.02
             value, source = recipe_tensor(seed, list(p.shape), mean, std), "recipe"
-        bits = fp16_bits(value)
         stored = value.numel() <= 65536
         plan.append(
-            {
-                "name": name, "shape": list(p.shape), "ref_dtype": str(p.dtype).removeprefix("torch."),
-                "trainable": True, "source": source, "seed": seed, "mean": mean, "std": std, "stored": stored,
-                **checksums(value), "bits_sum": bits[0], "bits_wsum": bits[1],
-            }
-        )  # fmt: skip
+            plan_entry(name, p.shape, p.dtype, value, source=source, seed=seed, mean=mean, std=std, stored=stored)
+        )
         if stored:
             values[name] = value
     return plan, values
-
-
-def set_params(model, plan: list[dict], values: dict[str, torch.Tensor]) -> None:
-    params = dict(model.named_parameters())
-    with torch.no_grad():
-        for entry in plan:
-            value = values.get(entry["name"])
-            if value is None:
-                value = recipe_tensor(entry["seed"], entry["shape"], entry["mean"], entry["std"])
-            params[entry["name"]].copy_(value)
 
 
 def run_case(tr, images: torch.Tensor, labels: torch.Tensor) -> dict:
@@ -245,7 +164,7 @@ def run_gpa(trainer_mod, tc: dict, classnames, plan, values, images, labels, epo
     reference loads after the last epoch.
     """
     cfg = make_cfg(tc, epochs, lr=0.5, real_sgd=True)
-    tr, _ = build_trainer(trainer_mod, cfg, classnames)
+    tr, _ = make_trainer(trainer_mod, cfg, classnames)
     set_params(tr.model, plan, values)
     names = list(trainable(tr.model))
     snapshots, weights = {n: [] for n in names}, []
@@ -278,17 +197,17 @@ def run_gpa(trainer_mod, tc: dict, classnames, plan, values, images, labels, epo
 def make_fixture(ref: Path, weights: Path, manifest: dict, name: str, tc: dict, classnames, batch: int) -> dict:
     trainer_mod = load_reference(ref, RUN_FP32, weights)
     clip_pkg = sys.modules["clip.clip"]
-    tr, construction_log = build_trainer(trainer_mod, make_cfg(tc, 20), classnames)
+    tr, construction_log = make_trainer(trainer_mod, make_cfg(tc, 20), classnames)
     model, pl = tr.model, tr.model.prompt_learner
     plan, values = plan_params(model, {"prompt_learner.ctx"})
     set_params(model, plan, values)
-    images = recipe_tensor(DATA_SEED + ord(name), [batch, 3, 32, 32], 0.0, 1.0)
+    images = recipe_images(DATA_SEED + ord(name), batch)
     labels = torch.arange(batch) * 2 % len(classnames)
     expected = run_case(tr, images, labels)
     gpa = run_gpa(trainer_mod, tc, classnames, plan, values, images, labels, epochs=int(tc["MAX_EPOCH"]))
 
     variant_mod = load_reference(ref, RUN_FP32 + NO_HALF_CAST, weights)
-    vtr, _ = build_trainer(variant_mod, make_cfg(tc, 20), classnames)
+    vtr, _ = make_trainer(variant_mod, make_cfg(tc, 20), classnames)
     set_params(vtr.model, plan, values)
     variant = run_case(vtr, images, labels)
     variant.pop("intermediates_eval")
@@ -297,20 +216,10 @@ def make_fixture(ref: Path, weights: Path, manifest: dict, name: str, tc: dict, 
     processed = [c.replace("_", " ") for c in classnames]
     prefix = tc["CTX_INIT"] if tc["CTX_INIT"] and tc["N_CTX_TEXT"] <= 4 else " ".join(["X"] * tc["N_CTX_TEXT"])
     tokens = pl.tokenized_prompts.clone()
-    decoder = tokenizer.decoder
-    bpe = [[decoder[int(t)] for t in row[: int(row.argmax()) + 1]] for row in tokens]
+    bpe = bpe_tokens(tokenizer.decoder, tokens)
+    reference = {"repo": REPO, "commit": None, "files": FILES, "class": "trainers/promptsrc.py:CustomCLIP"}
     return {
-        "format": FORMAT,
-        "method": "promptsrc",
-        "config_name": name,
-        "reference": {"repo": REPO, "commit": None, "files": FILES, "class": "trainers/promptsrc.py:CustomCLIP"},
-        "torch_version": str(torch.__version__),
-        "clip_arch": manifest["clip_arch"],
-        "clip_weights": {
-            "base_seed": manifest["base_seed"],
-            "recipe": "uniform_fp16 (see README)",
-            "manifest": manifest["keys"],
-        },  # fmt: skip
+        **fixture_header("promptsrc", name, reference, manifest),
         "trainer_config": tc,
         "classnames": list(classnames),
         "classnames_processed": processed,
@@ -374,19 +283,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("reference", type=Path, help="exported reference checkout")
     parser.add_argument("out", type=Path, help="output folder (tests/parity)")
-    parser.add_argument("--manifest", type=Path, default=ROOT.parent / "shared/parity/clip_weights_manifest.json")
+    parser.add_argument("--manifest", type=Path, default=MANIFEST)
     args = parser.parse_args()
     if os.environ.get("PYTHONHASHSEED") != "0":  # the reference prints a set of names into construction_log
         os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, "PYTHONHASHSEED": "0"})
     torch.set_num_threads(2)
-    install_dassl_stubs()
-    torch.Tensor.cuda = lambda self, *a, **k: self  # CPU only: the reference calls .cuda() on tensors and modules
-    torch.nn.Module.cuda = lambda self, *a, **k: self
+    install_dassl_stubs(build_optimizer)
+    cuda_as_identity()  # CPU only: the reference calls .cuda() on tensors and modules
     manifest = json.loads(args.manifest.read_text())
     with tempfile.TemporaryDirectory() as tmp:
         weights = Path(tmp) / "ViT-B-16.pt"
         torch.save(clip_state_dict(manifest["keys"]), weights)
-        commit = _commit(args.reference)
+        commit = reference_commit(args.reference, "COMMIT")
         base = {
             "N_CTX_TEXT": 4, "N_CTX_VISION": 4, "CTX_INIT": "a photo of a", "PREC": "fp32",
             "PROMPT_DEPTH_TEXT": 9, "PROMPT_DEPTH_VISION": 9, "TEXT_LOSS_WEIGHT": 25, "IMAGE_LOSS_WEIGHT": 10,
@@ -406,18 +314,7 @@ def main() -> None:
             fixture = make_fixture(args.reference, weights, manifest, name, tc, classes, batch)
             fixture["reference"]["commit"] = commit
             path = args.out / f"promptsrc_{name}.pt"
-            torch.save(fixture, path)
-            print(f"{path} sha256 {hashlib.sha256(path.read_bytes()).hexdigest()}")
-
-
-def _commit(ref: Path) -> str | None:
-    """The reference commit: a git checkout's HEAD, else the COMMIT file written next to an exported tree."""
-    if (ref / "COMMIT").is_file():
-        return (ref / "COMMIT").read_text().strip()
-    try:
-        return subprocess.check_output(["git", "-C", str(ref), "rev-parse", "HEAD"], text=True).strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
+            print(f"{path} sha256 {save_fixture(fixture, path)}")
 
 
 if __name__ == "__main__":

@@ -16,22 +16,29 @@ residual, zero at construction, is then set from the weight recipe so that it mo
 from __future__ import annotations
 
 import argparse
-import contextlib
-import hashlib
 import importlib
-import io
 import json
 import sys
-import types
 from pathlib import Path
 from types import SimpleNamespace
 
 import torch
-
-REPO = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(REPO))
-
-from benchmark.core.parity import FORMAT, clip_state_dict, fp16_bits, recipe_tensor  # noqa: E402
+from _common import (
+    CLASSES_A,
+    CLASSES_B,
+    MANIFEST,
+    ROOT,
+    build_trainer,
+    checksums,
+    clip_state_dict,
+    fixture_header,
+    install_dassl_stubs,
+    ns,
+    plan_entry,
+    recipe_images,
+    recipe_tensor,
+    save_fixture,
+)
 
 COMMIT = "5195359661d6bef661090c33b81aacfc7d7cc181"
 FILES = [
@@ -40,17 +47,6 @@ FILES = [
     "clip/model.py",
     "clip/clip.py",
     "clip/simple_tokenizer.py",
-]
-MANIFEST = REPO.parent / "shared" / "parity" / "clip_weights_manifest.json"
-CLASSES_A = ["airport", "beach", "bridge", "forest", "river"]
-CLASSES_B = [
-    "baseball_field",
-    "storage tank",
-    "river",
-    "dense residential area",
-    "chaparral",
-    "tennis_court",
-    "overpass",
 ]
 RESIDUAL_STD = 0.5  # the base's entries have std ~1 on the recipe CLIP, so alpha * residual moves every logit
 # name: classes, batch, RESIDUAL_SCALE, DATASET.NAME (selects the templates), data seed, residual seed.
@@ -62,51 +58,12 @@ CONFIGS = {
 }
 
 
-def stub_dassl() -> None:
-    """Inert stand-ins for the `dassl` names trainers/taskres.py imports."""
-
-    class Registry:
-        def register(self, *args, **kwargs):
-            return lambda cls: cls
-
-    class TrainerX:  # the few Dassl SimpleTrainer methods TaskRes calls; no optimiser is built or stepped
-        def register_model(self, name, model, optim=None, sched=None):
-            pass
-
-        def model_backward_and_update(self, loss):
-            self.model.zero_grad(set_to_none=True)
-            if not torch.isfinite(loss).all():
-                raise FloatingPointError("Loss is infinite or NaN!")
-            loss.backward()
-
-        def update_lr(self):
-            pass
-
-    def unused(*args, **kwargs):
-        raise NotImplementedError("not needed to compute the fixture")
-
-    def compute_accuracy(output, target, topk=(1,)):
-        return [100.0 * (output.argmax(1) == target).float().mean()]
-
-    names = {
-        "dassl.engine": {"TRAINER_REGISTRY": Registry(), "TrainerX": TrainerX},
-        "dassl.metrics": {"compute_accuracy": compute_accuracy},
-        "dassl.utils": {"load_pretrained_weights": unused, "load_checkpoint": unused},
-        "dassl.optim": {"build_optimizer": lambda *a, **k: None, "build_lr_scheduler": lambda *a, **k: None},
-    }
-    sys.modules["dassl"] = types.ModuleType("dassl")
-    for module_name, attrs in names.items():
-        module = types.ModuleType(module_name)
-        module.__dict__.update(attrs)
-        sys.modules[module_name] = module
-
-
 def import_reference(root: Path):
     """The reference `clip` package, trainers/taskres.py and trainers/imagenet_templates.py, freshly imported.
 
     A fresh import matters: `_get_base_text_features` appends to the module-level ImageNet template list.
     """
-    stub_dassl()
+    install_dassl_stubs(lambda *a, **k: None)
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
     for name in [m for m in sys.modules if m == "trainers" or m.startswith("trainers.")]:
@@ -116,30 +73,13 @@ def import_reference(root: Path):
     return ref_clip, importlib.import_module("trainers.taskres"), importlib.import_module("trainers.imagenet_templates")
 
 
-@contextlib.contextmanager
-def cpu_only():
-    """`.cuda()` on modules and tensors returns them unchanged (this machine has no GPU)."""
-    module_cuda, tensor_cuda = torch.nn.Module.cuda, torch.Tensor.cuda
-    torch.nn.Module.cuda = lambda self, *a, **k: self
-    torch.Tensor.cuda = lambda self, *a, **k: self
-    try:
-        yield
-    finally:
-        torch.nn.Module.cuda, torch.Tensor.cuda = module_cuda, tensor_cuda
-
-
-def stats(t: torch.Tensor) -> dict:
-    t64 = t.detach().double()
-    return {"sum": t64.sum().item(), "abs_sum": t64.abs().sum().item(), "sumsq": (t64**2).sum().item()}
-
-
 def make_cfg(scale: float, dataset: str) -> SimpleNamespace:
-    return SimpleNamespace(
-        TRAINER=SimpleNamespace(TaskRes=SimpleNamespace(PREC="fp32", RESIDUAL_SCALE=scale, ENHANCED_BASE="none")),
-        INPUT=SimpleNamespace(SIZE=(32, 32)),
-        DATASET=SimpleNamespace(NAME=dataset),
-        MODEL=SimpleNamespace(BACKBONE=SimpleNamespace(NAME="ViT-B/16"), INIT_WEIGHTS=""),
-        OPTIM=SimpleNamespace(NAME="adam", LR=0.002, MAX_EPOCH=200),  # handed to the (stubbed) optimiser builders
+    return ns(
+        TRAINER=ns(TaskRes=ns(PREC="fp32", RESIDUAL_SCALE=scale, ENHANCED_BASE="none")),
+        INPUT=ns(SIZE=(32, 32)),
+        DATASET=ns(NAME=dataset),
+        MODEL=ns(BACKBONE=ns(NAME="ViT-B/16"), INIT_WEIGHTS=""),
+        OPTIM=ns(NAME="adam", LR=0.002, MAX_EPOCH=200),  # handed to the (stubbed) optimiser builders
     )
 
 
@@ -148,17 +88,12 @@ def build_fixture(root: Path, name: str, manifest_doc: dict) -> dict:
     manifest = manifest_doc["keys"]
     classnames, batch, scale, dataset, data_seed, res_seed = CONFIGS[name]
     cfg = make_cfg(scale, dataset)
-    images = recipe_tensor(data_seed, [batch, 3, 32, 32], 0.0, 1.0)
+    images = recipe_images(data_seed, batch)
     labels = torch.randint(len(classnames), (batch,), generator=torch.Generator().manual_seed(data_seed + 1))
 
     ref.load_clip_to_cpu = lambda _cfg: ref_clip.build_model(clip_state_dict(manifest))  # the download
-    trainer = object.__new__(ref.TaskRes)  # Dassl's constructor is replaced by the attributes build_model reads
-    trainer.cfg, trainer.device, trainer.batch_idx, trainer.num_batches = cfg, torch.device("cpu"), 0, 2
-    trainer.dm = SimpleNamespace(dataset=SimpleNamespace(classnames=list(classnames)))
     torch.manual_seed(0)
-    log = io.StringIO()
-    with cpu_only(), contextlib.redirect_stdout(log):
-        trainer.build_model()
+    trainer, log = build_trainer(ref.TaskRes, cfg, classnames, batch_idx=0, num_batches=2)
     model, learner = trainer.model, trainer.model.prompt_learner
     templates = ref_templates.IMAGENET_TEMPLATES_SELECT if dataset == "ImageNet" else [ref.CUSTOM_TEMPLATES[dataset]]
     assert dataset != "ImageNet" or len(templates) == 8, templates  # 7 + the custom one, appended once
@@ -186,40 +121,28 @@ def build_fixture(root: Path, name: str, manifest_doc: dict) -> dict:
     summary = trainer.forward_backward({"img": images, "label": labels})
     hook.remove()
     grads = {"prompt_learner.text_feature_residuals": learner.text_feature_residuals.grad.detach().clone()}
+    dtype = learner.text_feature_residuals.dtype
     plan = [
-        {
-            "name": "prompt_learner.text_feature_residuals",
-            "shape": list(residual.shape),
-            "ref_dtype": str(learner.text_feature_residuals.dtype).removeprefix("torch."),
-            "trainable": True,
-            "source": "recipe",
-            "seed": res_seed,
-            "mean": 0.0,
-            "std": RESIDUAL_STD,
-            "stored": True,
-            **stats(residual),
-            **dict(zip(("bits_sum", "bits_wsum"), fp16_bits(residual))),
-        }
+        plan_entry(
+            "prompt_learner.text_feature_residuals",
+            residual.shape,
+            dtype,
+            residual,
+            source="recipe",
+            seed=res_seed,
+            mean=0.0,
+            std=RESIDUAL_STD,
+        )
     ]
     base_texts = [t.format(c) for c in classnames for t in templates]
+    reference = {
+        "repo": "geekyutao/TaskRes",
+        "commit": COMMIT,
+        "files": FILES,
+        "class": "trainers/taskres.py:CustomCLIP",
+    }
     return {
-        "format": FORMAT,
-        "method": "taskres",
-        "config_name": name,
-        "reference": {
-            "repo": "geekyutao/TaskRes",
-            "commit": COMMIT,
-            "files": FILES,
-            "class": "trainers/taskres.py:CustomCLIP",
-        },
-        "torch_version": str(torch.__version__),
-        "threads": torch.get_num_threads(),
-        "clip_arch": manifest_doc["clip_arch"],
-        "clip_weights": {
-            "base_seed": manifest_doc["base_seed"],
-            "recipe": "uniform_fp16 (see README)",
-            "manifest": manifest,
-        },
+        **fixture_header("taskres", name, reference, manifest_doc, threads=torch.get_num_threads()),
         "trainer_config": {
             "RESIDUAL_SCALE": scale,
             "ENHANCED_BASE": "none",
@@ -251,7 +174,7 @@ def build_fixture(root: Path, name: str, manifest_doc: dict) -> dict:
             "logits_train": outputs[-1].detach().clone(),
             "grads": grads,
             "grad_probes": {},
-            "grad_checksums": {k: stats(v) for k, v in grads.items()},
+            "grad_checksums": {k: checksums(v) for k, v in grads.items()},
             "grads_none": [],
             "intermediates_eval": inter,
         },
@@ -271,14 +194,14 @@ def build_fixture(root: Path, name: str, manifest_doc: dict) -> dict:
             "model.float(): the residual, the image encoder and the logits run in fp32.",
             "ENHANCED_BASE loads a text projection only when the CLIP is fp16; with PREC fp32 it is silently ignored.",
         ],
-        "construction_log": log.getvalue(),
+        "construction_log": log,
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("reference", type=Path, help="export of geekyutao/TaskRes @ " + COMMIT)
-    parser.add_argument("--out", type=Path, default=REPO / "tests" / "parity")
+    parser.add_argument("--out", type=Path, default=ROOT / "tests" / "parity")
     parser.add_argument("--manifest", type=Path, default=MANIFEST)
     parser.add_argument("--configs", nargs="*", default=list(CONFIGS))
     args = parser.parse_args()
@@ -287,8 +210,7 @@ def main() -> None:
     for name in args.configs:
         fixture = build_fixture(args.reference, name, manifest_doc)
         path = args.out / f"taskres_{name}.pt"
-        torch.save(fixture, path)
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        digest = save_fixture(fixture, path)
         print(f"{path}: sha256 {digest}, loss {float(fixture['expected']['loss_train']):.7f}")
 
 

@@ -18,34 +18,30 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
-import hashlib
 import importlib.util
 import json
-import subprocess
 import sys
 import tempfile
 import types
 from pathlib import Path
 
 import torch
+from _common import (
+    CLASSES_A,
+    CLASSES_B,
+    MANIFEST,
+    ROOT,
+    checksums,
+    class_images,
+    clip_state_dict,
+    cuda_as_identity,
+    fixture_header,
+    plan_entry,
+    reference_commit,
+    save_fixture,
+)
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
-ROOT = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(ROOT))
-
-from benchmark.core.parity import FORMAT, clip_state_dict, fp16_bits  # noqa: E402
-
-CLASSES_A = ["airport", "beach", "bridge", "forest", "river"]
-CLASSES_B = [
-    "baseball_field",
-    "storage tank",
-    "river",
-    "dense residential area",
-    "chaparral",
-    "tennis_court",
-    "overpass",
-]
-MANIFEST = ROOT.parent / "shared" / "parity" / "clip_weights_manifest.json"
 DATA_SEED = 3_000_000
 FILES = ["main.py", "utils.py", "configs/eurosat.yaml", "configs/imagenet.yaml", "datasets/eurosat.py",
          "datasets/imagenet.py", "clip/model.py", "clip/clip.py", "clip/simple_tokenizer.py"]  # fmt: skip
@@ -55,8 +51,7 @@ def load_reference(ref: Path):
     """Import the reference's `clip`, `utils`, `main` and template lists (CPU and numpy plumbing applied)."""
     sys.path.insert(0, str(ref))
     sys.modules.setdefault("gdown", types.ModuleType("gdown"))  # dataset download helper, never called
-    torch.Tensor.cuda = lambda self, *args, **kwargs: self  # the reference moves everything to CUDA
-    torch.nn.Module.cuda = lambda self, *args, **kwargs: self
+    cuda_as_identity()  # the reference moves everything to CUDA
     # `cls_acc` calls float() on a 1-element 1-D array, which numpy >= 2.? refuses (older numpy converted it,
     # with a deprecation warning): its one `.numpy()` call gets the 0-d array the old conversion read.
     to_numpy = torch.Tensor.numpy
@@ -71,21 +66,6 @@ def load_reference(ref: Path):
 
     templates = {"eurosat": datasets.eurosat.template, "imagenet": datasets.imagenet.imagenet_templates}
     return clip, utils, main, templates
-
-
-def class_images(seed: int, labels: list[int], n_cls: int) -> torch.Tensor:
-    """Normalised 32x32 images with class structure: one N(0, 1) prototype per class plus N(0, 0.6) noise."""
-    g = torch.Generator().manual_seed(seed)
-    protos = torch.randn(n_cls, 3, 32, 32, generator=g)
-    noise = torch.randn(len(labels), 3, 32, 32, generator=g)
-    return protos[torch.tensor(labels)] + 0.6 * noise
-
-
-def checksums(t: torch.Tensor) -> dict:
-    t64 = t.detach().double()
-    bits_sum, bits_wsum = fp16_bits(t.detach().float())
-    return {"sum": float(t64.sum()), "abs_sum": float(t64.abs().sum()), "sumsq": float((t64**2).sum()),
-            "bits_sum": bits_sum, "bits_wsum": bits_wsum}  # fmt: skip
 
 
 class Spy:
@@ -151,7 +131,7 @@ def build(ref: Path, name: str, classes: list[str], config_file: str, template_k
     eval_labels = torch.randint(0, n_cls, (2 if n_cls == 5 else 3,), generator=g).tolist()
     # One set of class prototypes for every split: train, val and eval images of a class look alike.
     all_labels = train_labels + val_labels + eval_labels
-    images = class_images(DATA_SEED, all_labels, n_cls)
+    images = class_images(DATA_SEED, all_labels, n_cls, 0.6)
     n_tr, n_val = len(train_labels), len(val_labels)
     inputs = {
         "images": images[n_tr + n_val :].clone(),
@@ -220,42 +200,24 @@ def build(ref: Path, name: str, classes: list[str], config_file: str, template_k
         expected["loss_train"] = grad_spy.losses[0]
         expected["logits_train"] = grad_spy.acc_calls[0]
         expected["grads"] = {"adapter.weight": grad_spy.step_grads[0]}
-        expected["grad_checksums"] = {"adapter.weight": checksums(grad_spy.step_grads[0])}
+        expected["grad_checksums"] = {"adapter.weight": checksums(grad_spy.step_grads[0], bits=True)}
         params["adapter.weight"] = trained
         param_plan.append(
-            {
-                "name": "adapter.weight",
-                "shape": list(trained.shape),
-                "ref_dtype": "float32",
-                "trainable": True,
-                "source": "reference_trained",
-                "seed": None,
-                "mean": None,
-                "std": None,
-                "stored": True,
-                **checksums(trained),
-            }  # fmt: skip
-        )
+            plan_entry(
+                "adapter.weight", trained.shape, torch.float32, trained, source="reference_trained", seed=None,
+                mean=None, std=None,
+            )
+        )  # fmt: skip
     trainer_config = {**cfg, "template": list(template), "finetune": finetune, "PREC": "fp32"}
     trainer_config.pop("cache_dir")
-    commit = subprocess.run(["git", "-C", str(ref), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    reference = {
+        "repo": "gaopengcuhk/Tip-Adapter",
+        "commit": reference_commit(ref) or "d0e2d6f8c5feb8b6ce937b757810761f7155d4d5",
+        "files": FILES,
+        "class": "main.py:run_tip_adapter_F" if finetune else "main.py:run_tip_adapter",
+    }
     return {
-        "format": FORMAT,
-        "method": "tip_adapter",
-        "config_name": name,
-        "reference": {
-            "repo": "gaopengcuhk/Tip-Adapter",
-            "commit": commit or "d0e2d6f8c5feb8b6ce937b757810761f7155d4d5",
-            "files": FILES,
-            "class": "main.py:run_tip_adapter_F" if finetune else "main.py:run_tip_adapter",
-        },
-        "torch_version": str(torch.__version__),
-        "clip_arch": manifest["clip_arch"],
-        "clip_weights": {
-            "base_seed": manifest["base_seed"],
-            "recipe": "uniform_fp16 (see README)",
-            "manifest": manifest["keys"],
-        },  # fmt: skip
+        **fixture_header("tip_adapter", name, reference, manifest),
         "trainer_config": trainer_config,
         "classnames": classes,
         "inputs": inputs,
@@ -302,8 +264,7 @@ def main() -> None:
         with contextlib.redirect_stdout(sys.stderr):
             fixture = build(args.reference, name, classes, config, templates, finetune)
         path = args.out / f"{stem}.pt"
-        torch.save(copy.deepcopy(fixture), path)
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        digest = save_fixture(copy.deepcopy(fixture), path)
         print(json.dumps({"file": path.name, "sha256": digest, "search": fixture["expected"]["search"]}))
 
 

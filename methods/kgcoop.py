@@ -30,7 +30,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from benchmark.backbone import FrozenClip
-from benchmark.core.method import Batch, Preset, PromptMethod, initial_context, normalize, splice_context
+from benchmark.core.method import (
+    Batch,
+    Preset,
+    PromptMethod,
+    class_specific_transfer_error,
+    initial_context,
+    normalize,
+    splice_context,
+)
 from benchmark.core.train import TrainConfig
 from benchmark.registry import METHODS
 
@@ -119,9 +127,7 @@ class KgCoOp(PromptMethod):
     @classmethod
     def config_transfer_error(cls, cfg: KgCoOpConfig) -> str | None:
         """Class-specific context has no vectors for unseen classes (CSC is ignored with ctx_init)."""
-        if cfg.csc and not cfg.ctx_init:
-            return "class-specific context (csc) cannot be applied to unseen classes"
-        return None
+        return class_specific_transfer_error(cfg.csc, cfg.ctx_init)
 
     def set_classnames(self, classnames: Sequence[str]) -> None:
         """Learned-prompt tokens and the frozen hand-written features of the new label space.

@@ -73,6 +73,17 @@ def initial_context(clip: FrozenClip, n_ctx: int, ctx_init: str, *, classes: int
     return ctx, " ".join(["X"] * n_ctx)
 
 
+def class_specific_transfer_error(csc: bool, ctx_init: str) -> str | None:
+    """Why CoOp-family class-specific context cannot score unseen classes (None when it is not in use).
+
+    CSC gives each trained class its own vectors, so no vectors exist for another class; with `ctx_init`
+    the references ignore CSC and share one context.
+    """
+    if csc and not ctx_init:
+        return "class-specific context (csc) cannot be applied to unseen classes"
+    return None
+
+
 def splice_context(prompts: ClassPrompts, ctx: Tensor, length: int) -> Tensor:
     """[SOT | ctx | rest of the template] for every class, cut to `length` tokens.
 

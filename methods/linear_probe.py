@@ -114,6 +114,10 @@ class LinearProbe(PromptMethod):
         self.chosen_c: float | None = None
         self.set_classnames(classnames)
 
+    def fitted_parameter_count(self) -> int:
+        """The logistic regression's weights and biases (fitted without gradients)."""
+        return self.weight.numel() + self.bias.numel()
+
     @classmethod
     def from_reference(cls, trainer_config: dict, variant: str | None = None) -> LinearProbeConfig:
         """Our config for the reference script's settings (parity fixtures)."""

@@ -138,6 +138,10 @@ class TipAdapter(PromptMethod):
         self.fitted_classes: tuple[str, ...] | None = None
         self.set_classnames(classnames)
 
+    def fitted_parameter_count(self) -> int:
+        """The cache keys, trained (Tip-Adapter-F) or not: the cache is what the method fits on the shots."""
+        return self.cache_keys.numel()
+
     @classmethod
     def config_requirements(cls, cfg: TipAdapterConfig) -> Requirements:
         """Only -F takes gradient steps."""

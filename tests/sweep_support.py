@@ -28,11 +28,12 @@ def sweep_env(cache: Path) -> dict[str, str]:
     return env
 
 
-def start_sweep(cwd: Path, cache: Path, *extra: str) -> subprocess.Popen:
-    """Start a sweep in its own process group (so a test can kill all of it)."""
+def start_sweep(cwd: Path, cache: Path, *extra: str, quiet: bool = True) -> subprocess.Popen:
+    """Start a sweep in its own process group (so a test can kill all of it); output is a pipe, not a terminal."""
     cwd.mkdir(parents=True, exist_ok=True)
+    options = SWEEP if quiet else [a for a in SWEEP if a != "--quiet"]
     return subprocess.Popen(
-        [sys.executable, "-m", "benchmark", "run", *SWEEP, *extra],
+        [sys.executable, "-m", "benchmark", "run", *options, *extra],
         cwd=cwd,
         env=sweep_env(cache),
         stdout=subprocess.PIPE,
@@ -42,8 +43,8 @@ def start_sweep(cwd: Path, cache: Path, *extra: str) -> subprocess.Popen:
     )
 
 
-def run_sweep(cwd: Path, cache: Path, *extra: str) -> subprocess.CompletedProcess:
-    process = start_sweep(cwd, cache, *extra)
+def run_sweep(cwd: Path, cache: Path, *extra: str, quiet: bool = True) -> subprocess.CompletedProcess:
+    process = start_sweep(cwd, cache, *extra, quiet=quiet)
     try:
         out, err = process.communicate(timeout=SWEEP_TIMEOUT_S)
     except subprocess.TimeoutExpired:
@@ -52,8 +53,16 @@ def run_sweep(cwd: Path, cache: Path, *extra: str) -> subprocess.CompletedProces
     return subprocess.CompletedProcess(process.args, process.returncode, out, err)
 
 
+# Wall times and memory differ between two runs of the same cells; every other column must not.
+MACHINE_COLUMNS = ("train_s", "eval_s", "peak_mem_mb")
+
+
 def leaderboard(cwd: Path) -> str:
-    return (cwd / "results" / "leaderboard_b2n.csv").read_text()
+    """The b2n leaderboard CSV without its machine-dependent cost columns."""
+    import pandas as pd
+
+    frame = pd.read_csv(cwd / "results" / "leaderboard_b2n.csv")
+    return frame.drop(columns=[c for c in MACHINE_COLUMNS if c in frame.columns]).to_csv(index=False)
 
 
 def reference_run(tmp_path_factory, cache: Path) -> tuple[str, float]:

@@ -21,6 +21,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 EXPECTED = {
     "predictions.csv.gz",
     "per_class_accuracy.csv",
+    "confusion_matrix.csv",
     "confusion_matrix.png",
     "prompt_params.pt",
     "config.json",
@@ -95,6 +96,9 @@ def test_every_issue_file_is_written_for_a_trained_method(tmp_path):
 
     png = (tmp_path / "confusion_matrix.png").read_bytes()
     assert png.startswith(PNG) and len(png) > 5000
+    counts = pd.read_csv(tmp_path / "confusion_matrix.csv")
+    new_counts = counts[counts.subset == "new"].set_index(["label", "predicted"])["count"].to_dict()
+    assert new_counts == {(0, 0): 1, (1, 2): 1, (2, 2): 1} and counts["count"].sum() == 7
 
     shots = json.loads((tmp_path / "few_shot.json").read_text())
     assert (shots["dataset"], shots["seed"], shots["shots"]) == ("tiny", 1, 2)
@@ -109,6 +113,13 @@ def test_every_issue_file_is_written_for_a_trained_method(tmp_path):
 
     assert RunSpec.from_json((tmp_path / "config.json").read_text()) == make_spec()
     assert torch.load(tmp_path / "prompt_params.pt", weights_only=True)["ctx"].shape == (4, 8)
+
+
+def test_a_short_cell_gets_the_confusion_counts_without_the_figure(tmp_path):
+    written = write_run_artifacts(tmp_path, make_spec(), make_output(), device="cpu", figures=False)
+    names = {p.name for p in written}
+    assert "confusion_matrix.csv" in names and "confusion_matrix.png" not in names
+    assert names == EXPECTED - {"confusion_matrix.png"}
 
 
 def test_zero_shot_has_no_few_shot_or_parameters(tmp_path):

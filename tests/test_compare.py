@@ -322,4 +322,4 @@ def test_sweep_reports_attach_to_a_finished_parent_run(store):
     paths = write_reports("b2n", wide, out, profile="world")
     log_sweep_reports(tracker, parent, [*paths, out / "missing.csv"])
     names = {a.path for a in tracker.client.list_artifacts(parent, "leaderboards")}
-    assert names == {"leaderboards/leaderboard_b2n.md", "leaderboards/leaderboard_b2n.png"}
+    assert names == {"leaderboards/leaderboard_b2n.md", "leaderboards/leaderboard_b2n.png", "leaderboards/cost_b2n.png"}

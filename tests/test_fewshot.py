@@ -51,7 +51,7 @@ def test_area_is_the_trapezoid_on_a_log2_axis_normalised_to_an_accuracy():
 
 def test_shots_table_rows_seeds_area_and_average():
     table = wide_table("fewshot", long_rows(RUNS), ["A", "B"])
-    assert list(table.columns) == COLUMNS
+    assert list(table.columns) == [*COLUMNS, "ece", "train_s", "eval_s", "params", "peak_mem_mb"]
     m = table[table.method == "m"].set_index(["dataset", "shots"])
     assert list(m.index) == [(d, k) for d in ("A", "B", "average") for k in ("1", "4", "16", AREA)]
     a1 = m.loc[("A", "1")]

@@ -46,6 +46,17 @@ def test_method_gives_logits_and_trains_only_its_own_parameters(name, tiny_clip)
 
 
 @pytest.mark.parametrize("name", METHODS.names())
+def test_method_counts_the_values_it_fits(name, tiny_clip):
+    method = build(name, tiny_clip)
+    trainable = sum(p.numel() for p in method.parameters() if p.requires_grad)
+    needs = type(method).config_requirements(method.cfg)
+    if needs.trainable and needs.gradient_training:
+        assert method.fitted_parameter_count() == trainable > 0  # the `params` cost column
+    else:
+        assert method.fitted_parameter_count() >= 0 and trainable == 0
+
+
+@pytest.mark.parametrize("name", METHODS.names())
 def test_method_retargets_to_unseen_classes_without_retraining(name, tiny_clip):
     method = build(name, tiny_clip)
     batch = batch_for(method, tiny_clip)

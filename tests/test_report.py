@@ -12,6 +12,7 @@ from benchmark.results.leaderboard import (
 from benchmark.results.published import PUBLISHED_DIR, load_published, load_table, method_key
 from benchmark.results.report import markdown_leaderboard, plot_leaderboard, write_reports
 from benchmark.results.tables.base_new import BaseNewTable
+from benchmark.results.tables.run_columns import run_column_names
 from benchmark.results.tables.transfer import TransferTable
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -151,7 +152,8 @@ def test_transfer_markdown_and_png(tmp_path):
     assert "**46.50** ± 0.71" in maple_rsicd and "45.23 (+1.27)" in maple_rsicd
     png = (tmp_path / "leaderboard_xd.png").read_bytes()
     assert png.startswith(PNG) and len(png) > 10_000
-    assert [p.name for p in written] == ["leaderboard_xd.md", "leaderboard_xd.png"]
+    assert [p.name for p in written] == ["leaderboard_xd.md", "leaderboard_xd.png", "cost_xd.png"]
+    assert (tmp_path / "cost_xd.png").read_bytes().startswith(PNG)
 
 
 def test_png_is_produced_for_b2n_and_for_an_empty_table(tmp_path):
@@ -176,7 +178,7 @@ class FakeTracker:
 def test_rebuild_writes_csv_with_ci95_columns_and_the_md_and_png(tmp_path):
     rebuild(FakeTracker(b2n_runs()), "b2n", tmp_path, profile="world", order=["patternnet", "rsicd"])
     board = pd.read_csv(tmp_path / "leaderboard_b2n.csv")
-    assert tuple(board.columns) == BaseNewTable.columns
+    assert tuple(board.columns) == (*BaseNewTable.columns, *run_column_names(BaseNewTable()))
     coop = board[(board.method == "coop") & (board.dataset == "patternnet")].iloc[0]
     assert coop.base_ci95 == pytest.approx(round(4.302653 * 1.0 / 3**0.5, 2))  # t(0.975, 2) * s / sqrt(3), s = 1
     assert coop.new_ci95 == 0.0

@@ -107,8 +107,12 @@ def add_parser(sub) -> None:
         "--tracking-uri", default=None, help="MLflow store (default: MLFLOW_TRACKING_URI or sqlite:///mlflow.db)"
     )
     p.add_argument("--results-dir", default=None, help="where leaderboards go (default: ./results)")
-    p.add_argument("--executor", default="serial", help=f"{' | '.join(EXECUTORS)} (default serial)")
-    p.add_argument("--workers", default="1", help="cells run at once by parallel executors (default 1)")
+    p.add_argument(
+        "--executor",
+        default="auto",
+        help=f"auto | {' | '.join(EXECUTORS)} (default auto: one-thread workers, one per core up to 4, or per GPU)",
+    )
+    p.add_argument("--workers", default="auto", help="cells run at once (default auto: see --executor)")
     p.add_argument("--ray-address", default=None, help="Ray cluster for --executor ray (default: start a local Ray)")
     p.add_argument(
         "--server-host",
@@ -119,7 +123,9 @@ def add_parser(sub) -> None:
     p.add_argument("--naive", action="store_true", help="turn every exact shortcut off (reference-equivalent path)")
     p.add_argument("--force", action="store_true", help="rerun cells that already finished")
     p.add_argument("--dry-run", action="store_true", help="print the resolved cells as JSON lines; load nothing")
-    p.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")
+    p.add_argument(
+        "--quiet", action="store_true", help="no progress bar or per-cell lines, warnings only (the summary stays)"
+    )
     # Every default moves to _RUN_DEFAULTS and the parser's becomes None, so that cmd_run can tell a
     # flag the user gave (it overrides --config) from a default (the config file overrides it).
     _RUN_OPTIONS.clear()
@@ -172,9 +178,9 @@ def cmd_run(args) -> int:
 
     args = _resolve_run_args(args)
     request = _request(args)
-    workers = _int(args.workers, "--workers")
-    if workers < 1:
-        raise UsageError(f"--workers must be a positive integer, got {workers}")
+    workers = 0 if str(args.workers) == "auto" else _int(args.workers, "--workers")
+    if workers < 0 or (workers == 0 and str(args.workers) != "auto"):
+        raise UsageError(f"--workers must be a positive integer or auto, got {args.workers}")
     if args.dry_run:
         from benchmark.plan.sweep import build_plan, describe
 
@@ -194,6 +200,8 @@ def cmd_run(args) -> int:
         device=args.device,
         fast=NAIVE if args.naive else FAST,
         progress=not args.quiet and sys.stderr.isatty(),
+        # not a terminal (SLURM, nohup, CI): one line per finished cell instead of a bar
+        report=None if args.quiet or sys.stderr.isatty() else lambda line: print(line, flush=True),
         ray_address=args.ray_address,
         server_host=args.server_host,
     )

@@ -260,6 +260,14 @@ class PromptMethod(nn.Module):
         """Mean cross-entropy, as every reference trainer computes it."""
         return F.cross_entropy(logits, labels)
 
+    def fitted_parameter_count(self) -> int:
+        """How many values the method fits on the training shots (the `params` cost column).
+
+        The trainable tensors by default; a method fitted without gradients overrides it with the size
+        of what it fits (a linear probe's weights, a cache's keys).
+        """
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
     def learned_state(self) -> dict[str, Tensor]:
         """The trainable parameters (what a checkpoint of this method holds)."""
         return {n: p.detach().clone() for n, p in self.named_parameters() if p.requires_grad}

@@ -160,6 +160,7 @@ class EpochLog:
     train_acc: float
     lr: float
     seconds: float
+    images: int = 0  # images the epoch's steps saw (for images per second)
 
 
 def steps_per_epoch(n_items: int, batch_size: int) -> int:
@@ -212,7 +213,7 @@ def fit(
             total_loss += loss * len(batch.labels)
             correct += int((logits.argmax(dim=-1) == batch.labels).sum())
             seen += len(batch.labels)
-        entry = EpochLog(epoch, total_loss / seen, 100.0 * correct / seen, lr, time.perf_counter() - start)
+        entry = EpochLog(epoch, total_loss / seen, 100.0 * correct / seen, lr, time.perf_counter() - start, seen)
         history.append(entry)
         end_epoch = getattr(method, "end_epoch", None)
         if end_epoch is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -30,6 +31,16 @@ ENCODE_CHUNK = 256  # images per image-tower call when filling the feature cache
 TOKEN_MEMORY_BUDGET = 1 << 30  # bytes of last-block tokens a bank may hold; larger banks stream from disk
 
 _DIGESTS: dict[Path, str] = {}
+_ENCODE_SECONDS = [0.0]  # wall time this process spent computing frozen features for the shared cache
+
+
+def encode_seconds() -> float:
+    """Seconds this process has spent computing missing frozen features (filling the shared cache).
+
+    Cost accounting subtracts it from a cell's train and eval times: whichever cell first asks for a
+    dataset's features pays for every later method, so it is reported on its own (`cache_fill_s`).
+    """
+    return _ENCODE_SECONDS[0]
 
 
 def image_digest(path: Path) -> str:
@@ -132,6 +143,7 @@ class ImageBank:
         found = self.cache.get(space, list(keys.values()), need_tokens=self.need_tokens) if self.cache else {}
         out = {pair: found[key] for pair, key in keys.items() if key in found}
         missing = sorted(pair for pair in keys if pair not in out)
+        began = time.perf_counter()
         for start in range(0, len(missing), ENCODE_CHUNK):
             chunk = missing[start : start + ENCODE_CHUNK]
             decoded: dict[int, object] = {}
@@ -154,6 +166,7 @@ class ImageBank:
             if self.cache is not None:
                 self.cache.put(space, [(keys[pair][0], pair[1], *out[pair]) for pair in chunk])
         if missing:
+            _ENCODE_SECONDS[0] += time.perf_counter() - began
             log.debug("%d of %d (image, view) features computed", len(missing), len(keys))
         return out
 

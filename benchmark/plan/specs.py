@@ -14,8 +14,14 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-Subset = Literal["all", "base", "new", "val"]  # val: the few-shot validation draw (tuning, never reported)
-Metric = Literal["acc"]
+# val: the few-shot validation draw (tuning, never reported); run: a measurement of the whole run (its cost)
+Subset = Literal["all", "base", "new", "val", "run"]
+# acc: top-1 accuracy (%); ece: expected calibration error (%); nll: mean negative log-likelihood (nats);
+# the rest are the run's cost (`benchmark.core.cost`), rows of subset `run`.
+Metric = Literal[
+    "acc", "ece", "nll", "params", "train_s", "eval_s", "train_ips", "eval_ips", "cache_fill_s", "peak_mem_mb"
+]
+COST_METRICS = ("params", "train_s", "eval_s", "train_ips", "eval_ips", "cache_fill_s", "peak_mem_mb")
 
 # The numerics version of the code every method shares (sampling, training views, the training loop,
 # evaluation). Part of every run_key through `RunSpec.numerics`: raise it whenever a change there alters
@@ -129,13 +135,15 @@ class Result:
     eval_dataset: str
     subset: Subset
     metric: Metric
-    value: float  # accuracy in percent, 0-100
+    value: float  # accuracy and ECE in percent (0-100), NLL in nats, cost in its unit (`benchmark.core.cost`)
 
     def metric_key(self, train_dataset: str) -> str:
         """MLflow metric name: `acc_base`; `acc_all/rsicd` when evaluated on another dataset.
 
         The metrics are a view for the MLflow UI; leaderboards read the rows of `results.json`.
         """
+        if self.subset == "run":
+            return self.metric
         base = f"{self.metric}_{self.subset}"
         return base if self.eval_dataset == train_dataset else f"{base}/{self.eval_dataset}"
 

@@ -1,7 +1,10 @@
 """The files every finished run carries in MLflow, so a number can be checked without rerunning it.
 
 * `predictions.csv.gz`: one row per evaluated image (what `benchmark compare` pairs on);
-* `per_class_accuracy.csv` and `confusion_matrix.png`: where a method wins or loses;
+* `per_class_accuracy.csv` and `confusion_matrix.csv` (counts per true and predicted class): where a
+  method wins or loses; `confusion_matrix.png` draws them for cells that took at least
+  `FIGURE_MIN_CELL_S` seconds (drawing costs about 0.6 s, a quarter of a short world cell;
+  `plot_confusion_matrices` draws any run's from its predictions);
 * `prompt_params.pt`: the learned parameters at the last epoch (trainable methods), and
   `prompt_params_selected.pt` when a checkpoint was selected (BiMoRS's `best_test`): the parameters the
   transfer numbers were computed with; `config.json`: the resolved RunSpec;
@@ -35,10 +38,14 @@ log = logging.getLogger(__name__)
 
 PREDICTION_COLUMNS = ("eval_dataset", "subset", "path", "label", "predicted", "label_name", "predicted_name")
 PER_CLASS_COLUMNS = ("eval_dataset", "subset", "label", "classname", "n", "correct", "accuracy")
+CONFUSION_COLUMNS = ("eval_dataset", "subset", "label", "predicted", "count")
+FIGURE_MIN_CELL_S = 30.0  # cells shorter than this get the confusion counts as CSV only
 LIBRARIES = ("torch", "open_clip_torch", "mlflow", "numpy", "pandas", "scipy")
 
 
-def write_run_artifacts(folder: Path, spec: RunSpec, output: Any, *, device: str = "unknown") -> list[Path]:
+def write_run_artifacts(
+    folder: Path, spec: RunSpec, output: Any, *, device: str = "unknown", figures: bool = True
+) -> list[Path]:
     """Write every per-run file of a cell into `folder` (then uploaded as the run's artifacts).
 
     Args:
@@ -46,6 +53,7 @@ def write_run_artifacts(folder: Path, spec: RunSpec, output: Any, *, device: str
         spec: the cell's RunSpec.
         output: the protocol's `CellOutput`.
         device: the torch device the cell ran on ("cpu", "cuda", "cuda:1", ...).
+        figures: also draw `confusion_matrix.png`.
 
     Returns:
         The files written.
@@ -81,9 +89,13 @@ def write_run_artifacts(folder: Path, spec: RunSpec, output: Any, *, device: str
         path = folder / "per_class_accuracy.csv"
         per_class_accuracy(predictions).to_csv(path, index=False)
         written.append(path)
-        path = folder / "confusion_matrix.png"
-        plot_confusion_matrices(output.evaluations, path)
+        path = folder / "confusion_matrix.csv"
+        confusion_counts(output.evaluations).to_csv(path, index=False)
         written.append(path)
+        if figures:
+            path = folder / "confusion_matrix.png"
+            plot_confusion_matrices(output.evaluations, path)
+            written.append(path)
     return written
 
 
@@ -128,6 +140,17 @@ def confusion(labels: np.ndarray, predicted: np.ndarray, n_classes: int) -> np.n
     matrix = np.zeros((n_classes, n_classes), dtype=np.int64)
     np.add.at(matrix, (np.asarray(labels, dtype=np.int64), np.asarray(predicted, dtype=np.int64)), 1)
     return matrix
+
+
+def confusion_counts(evaluations: Sequence[Any]) -> pd.DataFrame:
+    """The non-zero cells of every evaluation's confusion matrix: (eval dataset, subset, label, predicted, count)."""
+    rows = []
+    for ev in evaluations:
+        pred = ev.predictions
+        matrix = confusion(pred.labels, pred.predicted, len(pred.classnames))
+        for label, predicted in zip(*np.nonzero(matrix)):
+            rows.append((ev.dataset, ev.subset, int(label), int(predicted), int(matrix[label, predicted])))
+    return pd.DataFrame(rows, columns=list(CONFUSION_COLUMNS))
 
 
 def plot_confusion_matrices(evaluations: Sequence[Any], path: Path) -> None:

@@ -92,8 +92,11 @@ def seed_values(protocol: str, long: pd.DataFrame, order: Iterable[str] = ()) ->
 
 
 def wide_table(protocol: str, long: pd.DataFrame, order: Iterable[str] = ()) -> pd.DataFrame:
-    """The protocol's leaderboard from its long rows."""
-    return table_kind(protocol).wide(long, order)
+    """The protocol's leaderboard from its long rows, with the ECE and cost columns appended."""
+    from benchmark.results.tables.run_columns import add_run_columns
+
+    kind = table_kind(protocol)
+    return add_run_columns(kind, kind.wide(long, order), long, order)
 
 
 COLLAPSE_COLUMNS = ("run_id", "method", "dataset", "seed", "shots", "value", "zero_shot")

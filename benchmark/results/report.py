@@ -88,6 +88,22 @@ def _best_marks(
     return marks
 
 
+MARKDOWN_COST = ("train_s", "params")  # the cost columns the Markdown shows (the CSV has all of them)
+_EXTRA_TITLES = {"ece": "ECE", "ece_base": "ECE base", "ece_new": "ECE new", "train_s": "train s"}
+
+
+_ECE_OF = {"ece_base": "base_mean", "ece_new": "new_mean", "ece": "acc_mean"}  # the accuracy an ECE belongs to
+
+
+def _extra_cell(column: str, value: float, row) -> str:
+    if pd.isna(value):
+        accuracy = getattr(row, _ECE_OF.get(column, ""), 0.0)
+        return "n/a" if pd.isna(accuracy) else "–"
+    if column == "params":
+        return f"{int(value):,}"
+    return f"{value:.1f}" if column == "train_s" else f"{value:.2f}"
+
+
 def _spread(value: float) -> str:
     return "" if pd.isna(value) else f" ± {value:.2f}"
 
@@ -127,6 +143,8 @@ def markdown_leaderboard(
         head.append(metric.title)
         if published is not None:
             head.append(f"{metric.title} paper (diff)")
+    extra = [c for c in (*(name for name, _ in kind.calibration), *MARKDOWN_COST) if c in wide.columns]
+    head += [_EXTRA_TITLES.get(c, c) for c in extra]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     notes: dict[str, int] = {}
     for (source, dataset), rows in _groups(kind, wide):
@@ -147,6 +165,7 @@ def markdown_leaderboard(
                 if published is not None:
                     where = (row.method, source, dataset, metric.published)
                     cells.append(_published_cell(published, wide, kind, where, mean, notes))
+            cells += [_extra_cell(c, getattr(row, c), row) for c in extra]
             lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     spread = "/".join(m.title for m in metrics if m.spread is not None)
@@ -162,6 +181,16 @@ def markdown_leaderboard(
         + f"The `{AVERAGE}` row averages per seed over the {kind.average_of}, "
         "then over seeds. Use `python -m benchmark compare A B` for a seed-level comparison of any two methods."
     )
+    if extra:
+        lines += [
+            "",
+            "ECE: expected calibration error of the softmax in percent (15 equal-width confidence bins; 0 is "
+            "perfect), mean over seeds. train s: wall seconds of fitting per run (the shared frozen-feature cache "
+            "fill excluded), params: values fitted on the shots, both means over seeds; the CSV adds `eval_s` and "
+            "`peak_mem_mb`, and `results/README.md` defines them. Times depend on the machine; "
+            f"`cost_{owner.leaderboard_name}.png` plots the headline number against training time. "
+            "–: not measured (a run logged before these measurements existed) or a curve's summary row.",
+        ]
     lines.append("")
     test_selected = sorted(m for m in set(wide.method) if "best_test" in m)
     if test_selected:
@@ -279,7 +308,7 @@ def plot_leaderboard(protocol: str, wide: pd.DataFrame, path: Path, *, published
 def report_paths(out_dir: Path, protocol: str) -> list[Path]:
     """The files `rebuild` writes for a protocol: both CSVs, the Markdown and the PNG."""
     out_dir = Path(out_dir)
-    names = ("leaderboard_{}.csv", "runs_{}.csv", "leaderboard_{}.md", "leaderboard_{}.png")
+    names = ("leaderboard_{}.csv", "runs_{}.csv", "leaderboard_{}.md", "leaderboard_{}.png", "cost_{}.png")
     return [out_dir / name.format(_protocol(protocol).leaderboard_name) for name in names]
 
 
@@ -293,7 +322,10 @@ def write_reports(
     seeds: pd.DataFrame | None = None,
     collapsed: pd.DataFrame | None = None,
 ) -> list[Path]:
-    """Write `leaderboard_<protocol>.md` and `.png`; paper-profile tables get the published values beside ours."""
+    """Write `leaderboard_<protocol>.md`, `.png` and `cost_<protocol>.png`.
+
+    Paper-profile tables get the published values beside ours.
+    """
     out_dir = Path(out_dir)
     published = load_published(protocol, published_dir) if profile == "paper" else None
     name = _protocol(protocol).leaderboard_name
@@ -301,7 +333,22 @@ def write_reports(
     text = markdown_leaderboard(protocol, wide, published=published, profile=profile, seeds=seeds, collapsed=collapsed)
     replace_atomically(md, lambda tmp: Path(tmp).write_text(text))
     plot_leaderboard(protocol, wide, png, published=published)
-    return [md, png]
+    cost = out_dir / f"cost_{name}.png"
+    plot_cost(protocol, wide, seeds if seeds is not None else pd.DataFrame(), cost)
+    return [md, png, cost]
+
+
+def plot_cost(protocol: str, wide: pd.DataFrame, seeds: pd.DataFrame, path: Path) -> None:
+    """Write the headline number against training time per method (`run_columns.cost_figure`)."""
+    from benchmark.results.tables.run_columns import cost_figure
+
+    owner = _protocol(protocol)
+    if wide.empty or seeds.empty:
+        fig = new_figure(5, 2)
+        fig.text(0.5, 0.5, f"{owner.name}: no finished runs yet", ha="center", va="center")
+    else:
+        fig = cost_figure(owner.table, wide, seeds, owner.title)
+    replace_atomically(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
 
 
 def log_sweep_reports(tracker, parent_run_id: str, paths: Iterable[Path]) -> None:

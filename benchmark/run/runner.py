@@ -16,6 +16,7 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,11 +35,13 @@ class RunOptions:
     tracking_uri: str
     results_dir: Path
     force: bool = False
-    executor: str = "serial"
-    workers: int = 1
+    executor: str = "auto"  # `resolve_layout` picks one
+    workers: int = 0  # 0: as many as the layout suits (`resolve_layout`)
+    threads: int = 0  # torch threads per worker; 0: the cores shared among the workers
     device: str = "auto"
     fast: FastPath = FAST
-    progress: bool = True
+    progress: bool = True  # a progress bar (a terminal)
+    report: Callable[[str], None] | None = None  # receives one line per finished cell (a log file)
     cache_dir: str | None = None
     ray_address: str | None = None
     server_host: str = "127.0.0.1"  # where a parallel sweep's own MLflow server listens
@@ -66,8 +69,48 @@ def _executor(name: str):
     from benchmark.run.executors import EXECUTORS
 
     if name not in EXECUTORS:
-        raise UsageError(unknown_name_message("executor", name, EXECUTORS))
+        raise UsageError(unknown_name_message("executor", name, ["auto", *EXECUTORS]))
     return importlib.import_module(EXECUTORS[name])
+
+
+MAX_AUTO_WORKERS = 4  # each CPU worker holds its own backbone and caches (about 1 GB on the world profile)
+# A worker pool starts in about 25 s on 2 cores (its MLflow server, spawned workers importing torch and loading the
+# backbone); `auto` starts one only for sweeps of at least this many pending cells, which pay that back.
+AUTO_POOL_MIN_CELLS = 16
+
+
+def resolve_layout(options: RunOptions, pending: int | None = None) -> RunOptions:
+    """The executor, worker count and threads of `executor auto` / `workers 0`.
+
+    On CPUs small models use a second thread poorly: measured on 2 cores, two one-thread workers ran the
+    default cells 1.6x faster than one two-thread process (README, "Speed"). So `auto` runs one worker
+    per core (at most `MAX_AUTO_WORKERS`), one thread each; results on one machine then do not depend on
+    the worker count. A sweep of fewer than `AUTO_POOL_MIN_CELLS` pending cells runs in-process (no server
+    or worker start-up), also on one thread. With CUDA GPUs: one worker per GPU (`local`), in-process for
+    one GPU. `pending` None: not known yet (validation before planning).
+    """
+    from dataclasses import replace
+
+    executor, workers, threads = options.executor, options.workers, options.threads
+    if executor == "auto":
+        gpus = _cuda_devices(options.device)
+        workers = workers or (gpus or max(1, min(os.cpu_count() or 1, MAX_AUTO_WORKERS)))
+        small = pending is not None and pending < AUTO_POOL_MIN_CELLS
+        executor = "local" if workers > 1 and not small else "serial"
+        if not gpus:
+            threads = threads or 1
+    elif workers == 0:
+        workers = 1 if executor == "serial" else max(1, min(os.cpu_count() or 1, MAX_AUTO_WORKERS))
+    return replace(options, executor=executor, workers=workers, threads=threads)
+
+
+def _cuda_devices(device: str) -> int:
+    """How many CUDA devices the sweep may use (0 on CPU or when `device` names a CPU)."""
+    if device.startswith("cpu"):
+        return 0
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
 def validate_options(options: RunOptions):
@@ -124,7 +167,7 @@ def _worker_env(plan: Plan, options: RunOptions, uri: str, in_process: bool) -> 
         cache_dir=options.cache_dir if in_process else str(_cache_root(options).resolve()),
         progress=options.progress and in_process,
         # Share the cores: N workers with torch's default of all cores each would oversubscribe them.
-        threads=max(1, (os.cpu_count() or 1) // options.workers) if parallel else 0,
+        threads=options.threads or (max(1, (os.cpu_count() or 1) // options.workers) if parallel else 0),
         force=options.force,
     )
 
@@ -135,6 +178,7 @@ def run_sweep(request: SweepRequest, options: RunOptions) -> SweepOutcome:
     from benchmark.results.leaderboard import rebuild
     from benchmark.run.tracking import Tracker
 
+    original, options = options, resolve_layout(options)
     executor = validate_options(options)
     plan = build_plan(request)
     check_images(plan.datasets.values(), _cache_root(options))
@@ -150,6 +194,9 @@ def run_sweep(request: SweepRequest, options: RunOptions) -> SweepOutcome:
     log.info("%d cell(s): %d to run, %d already finished", len(plan.specs), len(pending), outcome.skipped)
     if outcome.busy:
         log.warning("%d cell(s) are being run by another sweep right now; left to it", outcome.busy)
+    if original.executor == "auto":  # now that the pending cells are known
+        options = resolve_layout(original, pending=len(pending))
+        executor = _executor(options.executor)
     if pending:
         tracker.experiment_id(protocol)  # created once, by the driver, before any worker starts
         in_process = getattr(executor, "IN_PROCESS", False)
@@ -167,6 +214,27 @@ def run_sweep(request: SweepRequest, options: RunOptions) -> SweepOutcome:
 
         log_sweep_reports(tracker, outcome.parent_run_id, report_paths(options.results_dir, protocol))
     return outcome
+
+
+def progress_line(status: CellStatus, spec, done: int, total: int, elapsed: float) -> str:
+    """`[37/260] coop patternnet seed 2: base 91.1 new 51.5 (8.2 s), ETA 6 min`: one finished cell, for logs."""
+    head = f"[{done}/{total}] {status.label} {spec.dataset} seed {spec.seed}"
+    if status.claimed:
+        body = f"{status.claimed} by another sweep, not run here"
+    elif not status.ok:
+        body = f"FAILED: {status.reason}"
+    else:
+        shown = []
+        for key, value in status.metrics.items():
+            if key.startswith("acc_") and key != "acc_val":
+                name = key.removeprefix("acc_")
+                shown.append(f"{name.split('/', 1)[1] if '/' in name else name} {value:.1f}")
+        body = " ".join(shown) or "finished"
+    line = f"{head}: {body} ({status.seconds:.1f} s)"
+    if done < total:
+        remaining = elapsed / done * (total - done)
+        line += f", ETA {remaining / 60:.0f} min" if remaining >= 90 else f", ETA {remaining:.0f} s"
+    return line
 
 
 def _execute(executor, pending: list, plan: Plan, options: RunOptions, env: WorkerEnv, outcome: SweepOutcome) -> None:
@@ -189,6 +257,8 @@ def _execute(executor, pending: list, plan: Plan, options: RunOptions, env: Work
     )
     outcome.parent_run_id = parent
     tasks = [(spec.to_json(), plan.labels[spec.run_key]) for spec in pending]
+    cells = {spec.run_key: spec for spec in pending}
+    done = 0
     start = time.perf_counter()
     bar = tqdm(total=len(tasks), desc=f"{protocol} sweep", unit="cell", disable=not options.progress)
     try:
@@ -202,6 +272,11 @@ def _execute(executor, pending: list, plan: Plan, options: RunOptions, env: Work
                     outcome.statuses.append(status)
                 bar.update(1)
                 bar.set_postfix_str(f"{status.label} {'ok' if status.ok else 'FAILED'}")
+                done += 1
+                if options.report is not None:
+                    elapsed = time.perf_counter() - start
+                    spec = cells[status.run_key]
+                    options.report(progress_line(status, spec, done, len(tasks), elapsed))
     except BaseException:
         tracker.fail(parent, "sweep interrupted", "KILLED")
         raise

@@ -224,13 +224,18 @@ class Tracker:
         self.client.log_batch(run.info.run_id, params=params)
         return run.info.run_id
 
-    def log_epoch(self, run_id: str, epoch: int, values: dict[str, float]) -> None:
-        """Per-epoch metrics (step = epoch) plus a heartbeat tag."""
+    def log_epochs(self, run_id: str, epochs: list[tuple[int, dict[str, float], int]]) -> None:
+        """Several epochs' metrics, each (epoch = step, values, timestamp in ms), plus a heartbeat tag.
+
+        Sent in as few requests as MLflow allows (at most 1000 metrics per `log_batch`).
+        """
         from mlflow.entities import Metric, RunTag
 
-        now = _now_ms()
-        metrics = [Metric(k, float(v), now, epoch) for k, v in values.items()]
-        self.client.log_batch(run_id, metrics=metrics, tags=[RunTag("heartbeat", str(now))])
+        metrics = [Metric(k, float(v), stamp, epoch) for epoch, values, stamp in epochs for k, v in values.items()]
+        heartbeat = [RunTag("heartbeat", str(_now_ms()))]
+        for start in range(0, max(len(metrics), 1), 1000):
+            self.client.log_batch(run_id, metrics=metrics[start : start + 1000], tags=heartbeat)
+            heartbeat = []
 
     def log_results(self, run_id: str, metrics: dict[str, float], tags: dict[str, str]) -> None:
         """Final metrics and extra tags of a cell."""

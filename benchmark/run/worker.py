@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmark.core.cost import PeakMemory
 from benchmark.core.shortcuts import FAST, FastPath
 from benchmark.errors import RunFailure, UsageError
 from benchmark.plan.specs import RunSpec
+from benchmark.results.artifacts import FIGURE_MIN_CELL_S
 
 log = logging.getLogger(__name__)
 
@@ -77,36 +79,44 @@ def worker_device(device: str, index: int) -> str:
     return f"cuda:{index % torch.cuda.device_count()}"
 
 
+def build_context(env: WorkerEnv, backbone: str):
+    """The cell context of a worker: the backbone loaded once, the feature cache, the caption provider."""
+    import torch
+
+    from benchmark.backbone.load import load_backbone, parse_backbone
+    from benchmark.captions import caption_provider
+    from benchmark.core.context import CellContext
+    from benchmark.data.feature_cache import FeatureCache
+    from benchmark.paths import cache_dir
+    from benchmark.plan.profiles import get_profile
+
+    if env.threads:
+        torch.set_num_threads(env.threads)
+    device = resolve_device(env.device)
+    root = Path(env.cache_dir) if env.cache_dir else cache_dir()
+    profile = get_profile(env.profile)
+    clip = load_backbone(parse_backbone(backbone), device=device)
+    cache = FeatureCache(root / "features" / "features.sqlite") if env.fast.feature_cache else None
+    return CellContext(
+        profile=profile,
+        data_root=Path(env.data_root),
+        clip=clip,
+        fast=env.fast,
+        cache=cache,
+        captions=caption_provider(profile, cache_root=root, device=device),
+        progress=env.progress,
+    )
+
+
 def _services(env: WorkerEnv, backbone: str):
     """The per-process tracker and cell context (built on first use, then reused)."""
     key = (env, backbone)
     if key not in _SERVICES:
-        import torch
-
-        from benchmark.backbone.load import load_backbone, parse_backbone
-        from benchmark.captions import caption_provider
-        from benchmark.core.context import CellContext
-        from benchmark.data.feature_cache import FeatureCache
         from benchmark.paths import cache_dir
-        from benchmark.plan.profiles import get_profile
         from benchmark.run.tracking import Tracker
 
-        if env.threads:
-            torch.set_num_threads(env.threads)
-        device = resolve_device(env.device)
+        context = build_context(env, backbone)
         root = Path(env.cache_dir) if env.cache_dir else cache_dir()
-        profile = get_profile(env.profile)
-        clip = load_backbone(parse_backbone(backbone), device=device)
-        cache = FeatureCache(root / "features" / "features.sqlite") if env.fast.feature_cache else None
-        context = CellContext(
-            profile=profile,
-            data_root=Path(env.data_root),
-            clip=clip,
-            fast=env.fast,
-            cache=cache,
-            captions=caption_provider(profile, cache_root=root, device=device),
-            progress=env.progress,
-        )
         _SERVICES[key] = (Tracker(env.tracking_uri, lock_dir=root / "locks"), context)
     return _SERVICES[key]
 
@@ -124,21 +134,25 @@ def execute_cell(spec_json: str, label: str, parent_id: str | None, env: WorkerE
             log.info("%s %s seed %d: %s by another sweep; not run here", label, spec.dataset, spec.seed, conflict)
             return CellStatus(spec.run_key, label, ok=True, claimed=conflict)
     run_id = tracker.start_cell(spec, parent_id, label=label)
-    ctx.on_epoch = lambda e: tracker.log_epoch(
-        run_id, e.epoch, {"train_loss": e.train_loss, "train_acc": e.train_acc, "lr": e.lr}
-    )
+    epochs = EpochBuffer(tracker, run_id)
+    ctx.on_epoch = epochs.add
     status = CellStatus(spec.run_key, label, ok=False, run_id=run_id)
     try:
+        memory = PeakMemory(str(ctx.clip.device))
         output = PROTOCOLS.get(spec.protocol).run(spec, ctx)
+        add_cost_rows(output, spec.dataset, memory.peak_mb())
+        epochs.flush()
         # A NaN row is an evaluation the method cannot make (shown n/a); MLflow gets no metric for it.
         metrics = {r.metric_key(spec.dataset): r.value for r in output.results if not math.isnan(r.value)}
-        tracker.log_results(run_id, metrics, output.tags)
+        tracker.log_results(run_id, metrics, {**output.tags, "device": str(ctx.clip.device)})
         with tempfile.TemporaryDirectory() as tmp:
-            write_artifacts(Path(tmp), spec, output, device=str(ctx.clip.device))
+            figures = time.perf_counter() - start >= FIGURE_MIN_CELL_S
+            write_artifacts(Path(tmp), spec, output, device=str(ctx.clip.device), figures=figures)
             tracker.log_artifacts(run_id, Path(tmp))
         tracker.finish(run_id)
         status.ok, status.metrics = True, metrics
     except KeyboardInterrupt:
+        epochs.flush(quietly=True)
         tracker.fail(run_id, "interrupted", "KILLED")
         raise
     except (RunFailure, UsageError) as exc:
@@ -150,9 +164,54 @@ def execute_cell(spec_json: str, label: str, parent_id: str | None, env: WorkerE
         ctx.on_epoch = None
         status.seconds = time.perf_counter() - start
     if not status.ok:
+        epochs.flush(quietly=True)
         tracker.fail(run_id, status.reason)
         log.error("%s %s seed %d FAILED: %s", label, spec.dataset, spec.seed, status.reason)
     return status
+
+
+def add_cost_rows(output, dataset: str, peak_mem_mb: float) -> None:
+    """Append the cell's cost (`benchmark.core.cost`) to its result rows (subset `run`)."""
+    from benchmark.plan.specs import Result
+
+    for metric, value in {**output.cost.metrics(), "peak_mem_mb": peak_mem_mb}.items():
+        output.results.append(Result(dataset, "run", metric, float(value)))  # type: ignore[arg-type]
+
+
+class EpochBuffer:
+    """Per-epoch training metrics, sent to the tracker in batches instead of one request per epoch.
+
+    One MLflow request per epoch cost 20-30 ms, a quarter of a short world cell. The buffer sends what it
+    holds at most every `FLUSH_EVERY_S` seconds (so long runs still show their curve and heartbeat
+    live) and when the cell ends, in any way.
+    """
+
+    FLUSH_EVERY_S = 30.0
+
+    def __init__(self, tracker, run_id: str) -> None:
+        self.tracker, self.run_id = tracker, run_id
+        self.pending: list[tuple[int, dict[str, float], int]] = []
+        self.last_flush = time.monotonic()
+
+    def add(self, entry) -> None:
+        """Keep one epoch's metrics (`benchmark.core.train.EpochLog`); flush when the last flush is old."""
+        values = {"train_loss": entry.train_loss, "train_acc": entry.train_acc, "lr": entry.lr}
+        self.pending.append((entry.epoch, values, int(time.time() * 1000)))
+        if time.monotonic() - self.last_flush >= self.FLUSH_EVERY_S:
+            self.flush()
+
+    def flush(self, *, quietly: bool = False) -> None:
+        """Send every pending epoch; `quietly` on a failing cell (the failure, not this, is reported)."""
+        pending, self.pending = self.pending, []
+        self.last_flush = time.monotonic()
+        if not pending:
+            return
+        try:
+            self.tracker.log_epochs(self.run_id, pending)
+        except Exception:  # noqa: BLE001
+            if not quietly:
+                raise
+            log.debug("could not log the epochs of a failing cell", exc_info=True)
 
 
 def _describe_crash(exc: BaseException) -> str:
@@ -168,8 +227,8 @@ def exception_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
 
 
-def write_artifacts(folder: Path, spec: RunSpec, output, *, device: str = "unknown") -> None:
+def write_artifacts(folder: Path, spec: RunSpec, output, *, device: str = "unknown", figures: bool = True) -> None:
     """Write the per-run files a finished run carries; see `benchmark.results.artifacts` for the list."""
     from benchmark.results.artifacts import write_run_artifacts
 
-    write_run_artifacts(folder, spec, output, device=device)
+    write_run_artifacts(folder, spec, output, device=device, figures=figures)

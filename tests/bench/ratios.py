@@ -20,11 +20,19 @@ def ratios(path: str) -> str:
         if match:
             test, method, kind = match.groups()
             medians[(test, method)][kind] = bench["stats"]["median"]
+    cells: dict[str, float] = {}
+    for bench in data["benchmarks"]:
+        match = re.fullmatch(r"test_default_cell\[(\w+)\]", bench["name"])
+        if match:
+            cells[match.group(1)] = bench["stats"]["median"]
     lines = ["| benchmark | method | naive median (ms) | fast median (ms) | speed-up |", "|---|---|---|---|---|"]
     for (test, method), m in sorted(medians.items()):
         if {"fast", "naive"} <= set(m):
             ratio = m["naive"] / m["fast"]
             lines.append(f"| {test} | {method} | {m['naive'] * 1e3:.2f} | {m['fast'] * 1e3:.2f} | {ratio:.1f}x |")
+    if cells:
+        lines += ["", "| method | one default b2n cell (s) |", "|---|---|"]
+        lines += [f"| {method} | {seconds:.2f} |" for method, seconds in sorted(cells.items())]
     return "\n".join(lines)
 
 

@@ -103,6 +103,10 @@ class TableKind:
         trained_words: the accuracy that tells a collapse, in words ("base", "source").
         legend: kind-specific sentences of the Markdown legend.
         published_columns: required columns of `results/published/<protocol>.csv`.
+        calibration: (wide column, `seed_values` subset) of each ECE column (`benchmark.results.tables.run_columns`).
+        cost_subset: the `seed_values` subset whose rows carry a run's cost.
+        headline: (`seed_values` subset, `source` or None for any, title) of the one number per method the cost
+            figure plots against training time, read on the `average` row.
     """
 
     name: str = ""
@@ -117,6 +121,13 @@ class TableKind:
     trained_words: str = "training-dataset"
     legend: str = ""
     published_columns: tuple[str, ...] = ()
+    calibration: tuple[tuple[str, str], ...] = (("ece", "all"),)
+    cost_subset: str = "all"
+    headline: tuple[str, str | None, str] = ("all", None, "accuracy")
+
+    def summary_row(self, source: str, dataset: str) -> bool:
+        """Whether a wide row summarises a curve (few-shot `area`): it gets no per-run columns."""
+        return False
 
     def seed_values(self, long: pd.DataFrame, order: Iterable[str] = ()) -> pd.DataFrame:
         """Per-seed values of every leaderboard row (columns `SEED_COLUMNS`)."""

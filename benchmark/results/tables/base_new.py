@@ -67,6 +67,9 @@ class BaseNewTable(TableKind):
     trained_words = "base"
     legend = "HM is of the seed-averaged base and new. "
     published_columns = ("method", "dataset", "base", "new", "hm", "citation")
+    calibration = (("ece_base", "base"), ("ece_new", "new"))
+    cost_subset = "base"
+    headline = ("hm", "", "HM")
 
     def seed_values(self, long: pd.DataFrame, order: Iterable[str] = ()) -> pd.DataFrame:
         """Per-seed base, new and HM per (method, dataset), plus the `average` dataset."""

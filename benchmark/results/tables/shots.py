@@ -51,6 +51,11 @@ class ShotsTable(TableKind):
         "at every K. "
     )
     published_columns = ("method", "dataset", "shots", "acc", "citation")
+    headline = ("all", AREA, "area under the K curve")
+
+    def summary_row(self, source: str, dataset: str) -> bool:
+        """The `area` rows summarise a curve: no ECE or cost of their own."""
+        return source == AREA
 
     def __init__(self, default_shots: tuple[int, ...] = (1, 2, 4, 8, 16)) -> None:
         self.default_shots = tuple(default_shots)  # the K axis when no trained run gives one (zero-shot only)

@@ -31,6 +31,7 @@ class TransferTable(TableKind):
     compared_on = "target"
     trained_words = "source"
     published_columns = ("method", "source", "target", "acc", "citation")
+    headline = ("all", None, "target average")
 
     def seed_values(self, long: pd.DataFrame, order: Iterable[str] = ()) -> pd.DataFrame:
         """Per-seed accuracy per (method, source, target), plus the per-seed `average` over the targets."""

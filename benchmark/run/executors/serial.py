@@ -17,6 +17,14 @@ def run_cells(
     workers: int = 1,
     address: str | None = None,
 ) -> Iterator[CellStatus]:
-    """Run every (spec JSON, label) task in order."""
-    for spec_json, label in tasks:
-        yield execute_cell(spec_json, label, parent_id, env)
+    """Run every (spec JSON, label) task in order, on `env.threads` torch threads (restored afterwards)."""
+    import torch
+
+    previous = torch.get_num_threads()
+    try:
+        for spec_json, label in tasks:
+            if env.threads:
+                torch.set_num_threads(env.threads)
+            yield execute_cell(spec_json, label, parent_id, env)
+    finally:
+        torch.set_num_threads(previous)

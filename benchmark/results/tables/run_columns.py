@@ -1,0 +1,144 @@
+"""Calibration and cost columns of every leaderboard, and the accuracy-against-cost figure.
+
+A table kind already knows how accuracy rows become leaderboard rows (`TableKind.seed_values`: which
+runs feed a row, how the `average` row averages). The same pivot applied to another measurement gives
+that measurement per leaderboard row, so no kind needs its own code for these columns:
+
+* ECE (`ece`, or `ece_base`/`ece_new` for base-to-novel): the rows of metric `ece` of the same
+  (evaluated dataset, subset) as the accuracy, pivoted like accuracy, then the mean over seeds.
+* Cost (`train_s`, `eval_s`, `params`, `peak_mem_mb`): each accuracy row carries its run's cost instead of
+  its accuracy (the run's rows of subset `run`), pivoted like accuracy, then the mean over seeds. A
+  transfer run's cost stands on every target row of its source; an `average` row averages its rows.
+
+Runs logged before these measurements existed have none: their columns stay empty.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from benchmark.results.tables import AVERAGE, TableKind, new_figure
+
+COST_COLUMNS = {"train_s": 2, "eval_s": 2, "params": 0, "peak_mem_mb": 1}  # column -> decimals
+ECE_DECIMALS = 2
+
+
+def as_accuracy_rows(long: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """The rows of `metric` relabelled `acc`, so a table kind pivots them exactly like accuracy."""
+    return long[long.metric == metric].assign(metric="acc")
+
+
+def cost_as_accuracy_rows(long: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """The accuracy rows with each value replaced by its run's `metric` (a cost row, subset `run`)."""
+    cost = long[(long.metric == metric) & (long.subset == "run")].drop_duplicates("run_id").set_index("run_id")["value"]
+    acc = long[long.metric == "acc"]
+    return acc.assign(value=acc.run_id.map(cost).astype(float)).dropna(subset=["value"])
+
+
+def _row_means(kind: TableKind, long: pd.DataFrame, order: Iterable[str], subset: str) -> pd.Series:
+    """Mean over seeds per (method, source, dataset) of `long`'s values, pivoted by `kind`."""
+    values = kind.seed_values(long, order) if not long.empty else pd.DataFrame()
+    if values.empty:
+        return pd.Series(dtype=float)
+    return values[values.subset == subset].groupby(["method", "source", "dataset"])["value"].mean()
+
+
+def add_run_columns(kind: TableKind, wide: pd.DataFrame, long: pd.DataFrame, order: Iterable[str] = ()) -> pd.DataFrame:
+    """`wide` with the kind's ECE columns and the cost columns appended (NaN where no run measured them)."""
+    order = list(order)
+    keys = [(row.method, *kind.row_key(row)) for row in wide.itertuples(index=False)]
+    out = wide.copy()
+
+    def column(means: pd.Series, decimals: int) -> list[float]:
+        values = []
+        for method, source, dataset in keys:
+            value = means.get((method, source, dataset), math.nan)
+            values.append(math.nan if kind.summary_row(source, dataset) or pd.isna(value) else round(value, decimals))
+        return values
+
+    ece_rows = as_accuracy_rows(long, "ece")
+    for name, subset in kind.calibration:
+        out[name] = column(_row_means(kind, ece_rows, order, subset), ECE_DECIMALS)
+    for name, decimals in COST_COLUMNS.items():
+        out[name] = column(_row_means(kind, cost_as_accuracy_rows(long, name), order, kind.cost_subset), decimals)
+    return out
+
+
+def run_column_names(kind: TableKind) -> list[str]:
+    """The columns `add_run_columns` appends, in order."""
+    return [name for name, _ in kind.calibration] + list(COST_COLUMNS)
+
+
+def headline_points(kind: TableKind, wide: pd.DataFrame, seeds: pd.DataFrame) -> pd.DataFrame:
+    """Per (method, source): the headline number (mean, Student-t 95% half-width over seeds) and train_s.
+
+    Read on the `average` row, or on the only dataset when a sweep covered one. `train_s` is the mean
+    over the method's rows of that dataset (of that source where the headline has one per source; the
+    few-shot curve's points otherwise).
+    """
+    from benchmark.results.stats import seed_summary
+
+    subset, headline_source, _ = kind.headline
+    values = seeds[seeds.subset == subset]
+    if headline_source is not None:
+        values = values[values.source == headline_source]
+    keys = [(row.method, *kind.row_key(row)) for row in wide.itertuples(index=False)]
+    train = wide["train_s"] if "train_s" in wide.columns else pd.Series(math.nan, index=wide.index)
+    rows = []
+    for (method, source), group in values.groupby(["method", "source"], sort=True):
+        datasets = set(group.dataset)
+        dataset = AVERAGE if AVERAGE in datasets else (datasets.pop() if len(datasets) == 1 else None)
+        if dataset is None:
+            continue
+        series = group[group.dataset == dataset].sort_values("seed")["value"].to_numpy(dtype=float)
+        if not len(series) or np.isnan(series).any():
+            continue
+        mine = [
+            i
+            for i, (m, s, d) in enumerate(keys)
+            if m == method and d == dataset and (headline_source is not None or s == source)
+        ]
+        summary = seed_summary(series)
+        rows.append(
+            {
+                "method": method,
+                "source": source,
+                "value": summary.mean,
+                "ci95": summary.ci95,
+                "train_s": float(train.iloc[mine].mean()) if mine else math.nan,
+            }
+        )
+    return pd.DataFrame(rows, columns=["method", "source", "value", "ci95", "train_s"])
+
+
+def cost_figure(kind: TableKind, wide: pd.DataFrame, seeds: pd.DataFrame, title: str):
+    """The headline number against training time per method (log time axis; error bars: 95% over seeds).
+
+    Methods that train nothing (train_s 0) cannot sit on a log axis; they are drawn as dashed horizontal
+    reference lines.
+    """
+    points = headline_points(kind, wide, seeds)
+    fig = new_figure(7.0, 4.6)
+    ax = fig.subplots()
+    trained = points[points.train_s > 0]
+    free = points[~(points.train_s > 0)]
+    for row in trained.itertuples(index=False):
+        ci = 0.0 if pd.isna(row.ci95) else row.ci95
+        ax.errorbar([row.train_s], [row.value], yerr=[ci], fmt="o", capsize=3)
+        label = row.method if not row.source or row.source in ("", "area") else f"{row.method} ({row.source})"
+        ax.annotate(label, (row.train_s, row.value), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    for row in free.itertuples(index=False):
+        ax.axhline(row.value, linestyle="--", linewidth=0.8, color="gray")
+        ax.annotate(f"{row.method} (no training)", (0.01, row.value), xycoords=("axes fraction", "data"), fontsize=7)
+    if len(trained):
+        ax.set_xscale("log")
+    ax.set_xlabel("training time per run (s, mean over seeds; log axis)", fontsize=8)
+    ax.set_ylabel(kind.headline[2] + " (%)", fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.suptitle(f"{title}: {kind.headline[2]} against training time (error bars: 95% interval over seeds)", fontsize=9)
+    fig.tight_layout()
+    return fig

@@ -36,12 +36,23 @@ def test_sweep_logs_runs_with_tags_and_writes_leaderboards(finished_sweep):
         "new_std",
         "new_ci95",
         "hm",
+        "ece_base",
+        "ece_new",
+        "train_s",
+        "eval_s",
+        "params",
+        "peak_mem_mb",
     ]
+    assert board.ece_base.notna().all() and board.peak_mem_mb.notna().all()
     assert len(board) == 2 and set(board.dataset) == {"mlrsnet"}
     assert board.method.str.startswith("coop[world_ctxv1+").sum() == 1 and (board.method == "zeroshot").sum() == 1
     runs_csv = pd.read_csv(finished_sweep / "results" / "runs_b2n.csv")
     # coop: base, new and its validation row (the few-shot val draw, never in a leaderboard); zero-shot: base, new
-    assert len(runs_csv) == 5 and set(runs_csv.subset) == {"base", "new", "val"}
+    accuracy = runs_csv[runs_csv.metric == "acc"]
+    assert len(accuracy) == 5 and set(accuracy.subset) == {"base", "new", "val"}
+    # ECE and NLL of every reported evaluation; the cost of each run (subset `run`)
+    assert len(runs_csv[runs_csv.metric.isin(["ece", "nll"])]) == 8
+    assert len(runs_csv[runs_csv.subset == "run"]) == 2 * 7
 
     client = MlflowClient(tracking_uri=f"sqlite:///{finished_sweep / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("b2n")
@@ -79,9 +90,13 @@ def test_one_cell_run_twice_on_one_machine_gives_identical_bits(finished_sweep, 
 
     monkeypatch.chdir(tmp_path)
     assert main(SMALL) == 0
-    first = pd.read_csv(finished_sweep / "results" / "runs_b2n.csv").set_index(["method", "subset", "seed"])
-    second = pd.read_csv(tmp_path / "results" / "runs_b2n.csv").set_index(["method", "subset", "seed"])
-    assert second.value.to_dict() == first.value.to_dict()  # exact float equality
+
+    def results(folder):  # every measured number but the run's cost (wall times and memory differ between runs)
+        frame = pd.read_csv(folder / "results" / "runs_b2n.csv")
+        return frame[frame.subset != "run"].set_index(["method", "subset", "metric", "seed"])
+
+    first, second = results(finished_sweep), results(tmp_path)
+    assert second.value.to_dict() == first.value.to_dict()  # exact float equality: accuracy, ECE and NLL
     assert second.run_key.to_dict() == first.run_key.to_dict()
 
     def predictions(folder, run_id):
@@ -89,9 +104,9 @@ def test_one_cell_run_twice_on_one_machine_gives_identical_bits(finished_sweep, 
         local = client.download_artifacts(run_id, "predictions.csv.gz", str(tmp_path / "dl" / run_id))
         return gzip.decompress(Path(local).read_bytes())
 
-    for (method, subset, seed), row in first.iterrows():
-        if subset == "base":
-            other = second.loc[(method, subset, seed)]
+    for (method, subset, metric, seed), row in first.iterrows():
+        if subset == "base" and metric == "acc":
+            other = second.loc[(method, subset, metric, seed)]
             assert predictions(finished_sweep, row.run_id) == predictions(tmp_path, other.run_id)
 
 
@@ -118,7 +133,7 @@ def test_force_reruns_and_the_leaderboard_counts_the_run_key_once(finished_sweep
     assert main(argv) == 0
     assert "1 cell(s) run" in capsys.readouterr().out
     runs_csv = pd.read_csv(finished_sweep / "results" / "runs_b2n.csv")
-    assert len(runs_csv) == 5 and runs_csv.run_key.nunique() == 2
+    assert len(runs_csv[runs_csv.metric == "acc"]) == 5 and runs_csv.run_key.nunique() == 2
 
 
 def test_a_cell_another_sweep_is_running_is_left_to_it(world_env, capsys):

@@ -42,8 +42,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--keep", action="store_true", help="keep the temporary scratch folder and print its path")
     p.add_argument("--profile", default="world", help="world (default) or paper")
     p.add_argument("--data-root", default=None, help="dataset root for the paper profile (or BENCHMARK_DATA)")
-    p.add_argument("--executor", default="serial", help="executor of the rerun (default serial)")
-    p.add_argument("--workers", default="1", help="cells run at once by parallel executors (default 1)")
+    p.add_argument("--executor", default="auto", help="executor of the rerun (default auto, as `run`)")
+    p.add_argument("--workers", default="auto", help="cells run at once (default auto, as `run`)")
     p.add_argument("--json", action="store_true", help="one JSON object per row, then a summary object")
     p.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")
     p.set_defaults(handler=cmd_reproduce)
@@ -182,12 +182,9 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     if args.quiet:
         logging.getLogger().setLevel(logging.WARNING)
-    try:
-        workers = int(args.workers)
-    except ValueError:
-        raise UsageError(f"--workers expects an integer, got {args.workers!r}") from None
-    if workers < 1:
-        raise UsageError(f"--workers must be a positive integer, got {workers}")
+    from benchmark.cli.run import parse_workers
+
+    workers = parse_workers(args.workers)
     protocols = _protocols(args.protocol)
     committed = Path(args.results_dir) if args.results_dir else results_dir()
     temporary = args.workdir is None

@@ -33,6 +33,16 @@ def _int(text: str, flag: str) -> int:
         raise UsageError(f"{flag} expects an integer, got {text!r}") from None
 
 
+def parse_workers(text: str) -> int:
+    """`--workers`: a positive integer, or `auto` (0: the layout `benchmark.run.runner.resolve_layout` picks)."""
+    if str(text) == "auto":
+        return 0
+    workers = _int(text, "--workers")
+    if workers < 1:
+        raise UsageError(f"--workers must be a positive integer or auto, got {text}")
+    return workers
+
+
 def _names(text: str) -> list[str]:
     return [v.strip() for v in text.split(",") if v.strip()]
 
@@ -178,9 +188,7 @@ def cmd_run(args) -> int:
 
     args = _resolve_run_args(args)
     request = _request(args)
-    workers = 0 if str(args.workers) == "auto" else _int(args.workers, "--workers")
-    if workers < 0 or (workers == 0 and str(args.workers) != "auto"):
-        raise UsageError(f"--workers must be a positive integer or auto, got {args.workers}")
+    workers = parse_workers(args.workers)
     if args.dry_run:
         from benchmark.plan.sweep import build_plan, describe
 

@@ -45,8 +45,8 @@ def add_parser(sub) -> None:
     p.add_argument("--seeds", default="101,102,103", help="tuning seeds, disjoint from the reported ones")
     p.add_argument("--tracking-uri", default=None, help="MLflow store of the search (default sqlite:///tuning.db)")
     p.add_argument("--results-dir", default=None, help="where METHOD.csv goes (default ./results/tuning)")
-    p.add_argument("--executor", default="serial", help="serial (default), local, submitit or ray")
-    p.add_argument("--workers", default="1", help="cells run at once by parallel executors")
+    p.add_argument("--executor", default="auto", help="auto (default, as `run`), serial, local, submitit or ray")
+    p.add_argument("--workers", default="auto", help="cells run at once (default auto, as `run`)")
     p.set_defaults(handler=cmd_tune)
 
 
@@ -67,14 +67,15 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
     import pandas as pd
 
+    from benchmark.cli.run import parse_workers
     from benchmark.run.runner import RunOptions
     from benchmark.run.tune import TuneRequest, run_search
 
+    workers = parse_workers(args.workers)
     try:
         seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-        workers = int(args.workers)
     except ValueError:
-        raise UsageError(f"--seeds and --workers expect integers, got {args.seeds!r} and {args.workers!r}") from None
+        raise UsageError(f"--seeds expects integers, got {args.seeds!r}") from None
     request = TuneRequest(
         method=args.method,
         grid=_grid(args.grid),

@@ -285,8 +285,8 @@ def rerun(
     selection: Selection,
     workdir: Path,
     *,
-    executor: str = "serial",
-    workers: int = 1,
+    executor: str = "auto",
+    workers: int = 0,
     progress: bool = False,
 ) -> tuple[pd.DataFrame, int]:
     """Run a selection's sweeps into the scratch store `workdir/mlflow.db`; its long rows and failed cells.
@@ -331,8 +331,8 @@ def reproduce(
     seeds: Sequence[int] | None = None,
     base: SweepRequest | None = None,
     cache: Path | None = None,
-    executor: str = "serial",
-    workers: int = 1,
+    executor: str = "auto",
+    workers: int = 0,
     progress: bool = False,
 ) -> Report:
     """Rerun the committed cells asked for in a scratch store and cache, and compare.

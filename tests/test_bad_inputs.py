@@ -85,7 +85,7 @@ CASES = [
         _config("methods: coop\nset: {coop.n_ctx: four}\n"),
         "n_ctx='four': expected int",
     ),
-    ("workers zero", ["run", "--workers", "0"], None, "--workers must be a positive integer, got 0"),
+    ("workers zero", ["run", "--workers", "0"], None, "--workers must be a positive integer or auto, got 0"),
     ("workers text", ["run", "--workers", "x"], None, "--workers expects an integer, got 'x'"),
     ("workers negative yaml", ["run", "--config", "sweep.yaml"], _config("workers: -2\n"), "got -2"),
     ("seeds negative", ["run", "--seeds", "-1", "--dry-run"], None, "seeds must be non-negative integers"),

@@ -25,11 +25,12 @@ from benchmark.run.worker import CellStatus, EpochBuffer, add_cost_rows
 
 # -- calibration -----------------------------------------------------------------------------------
 def test_ece_by_hand():
-    # bins of width 1/15: 0.95 and 0.99 share the last bin, 0.55 and 0.5 the 8th, 0.1 the 2nd
-    confidence = np.array([0.95, 0.99, 0.55, 0.5, 0.1])
-    correct = np.array([1, 0, 1, 1, 0])
+    # bins of width 1/15: 0.95 and 0.99 share the last bin (14/15, 1]; 0.55 and 0.58 the 9th (8/15, 9/15];
+    # 0.1 the 2nd (1/15, 2/15]
+    confidence = np.array([0.95, 0.99, 0.55, 0.58, 0.1])
+    correct = np.array([1, 0, 1, 0, 0])
     last = 2 / 5 * abs(0.5 - 0.97)
-    middle = 2 / 5 * abs(1.0 - 0.525)
+    middle = 2 / 5 * abs(0.5 - 0.565)
     low = 1 / 5 * abs(0.0 - 0.1)
     assert expected_calibration_error(confidence, correct) == pytest.approx(100 * (last + middle + low))
     # a perfectly calibrated bin contributes nothing; no images -> NaN
@@ -38,8 +39,13 @@ def test_ece_by_hand():
 
 
 def test_ece_bins_are_right_closed():
-    # 1/15 exactly belongs to the first bin (0, 1/15]; a confidence of 0 joins it as well
-    assert expected_calibration_error(np.array([1 / 15, 0.0]), np.array([0, 0])) == pytest.approx(100 * (1 / 15) / 2)
+    # 1/15 belongs to the first bin (0, 1/15] with 0.0 (a right answer) and not with 0.1 (a wrong one):
+    # first bin |1/2 - 1/30| * 2/3, second bin |0 - 0.1| * 1/3
+    confidence, correct = np.array([1 / 15, 0.0, 0.1]), np.array([1, 0, 0])
+    expected = 100 * (2 / 3 * abs(0.5 - 1 / 30) + 1 / 3 * 0.1)
+    assert expected_calibration_error(confidence, correct) == pytest.approx(expected)
+    # left-closed bins would put 1/15 with 0.1 instead: a different value
+    assert expected != pytest.approx(100 * (1 / 3 * 0.0 + 2 / 3 * abs(0.5 - (1 / 15 + 0.1) / 2)))
 
 
 def test_softmax_stats_match_their_definitions():
@@ -90,7 +96,7 @@ def test_training_cost_excludes_the_cache_fill_and_counts_trainable_values(monke
         time.sleep(0.2)
         pipeline._ENCODE_SECONDS[0] += 0.15  # as if 0.15 s of the block filled the feature cache
     assert cost.params == 6 and cost.cache_fill_s == pytest.approx(0.15)
-    assert 0.04 < cost.train_s < 0.2  # the fill is subtracted from the wall time
+    assert 0.04 < cost.train_s < 5.0  # the fill is subtracted from the wall time (sleep 0.2 - fill 0.15)
     out = SimpleNamespace(cost=cost, results=[])
     add_cost_rows(out, "d", 123.0)
     names = [r.metric for r in out.results]
@@ -131,6 +137,15 @@ def test_b2n_leaderboard_has_ece_and_cost_columns():
     assert math.isnan(coop.loc["d1", "eval_s"])  # not measured by these runs
     zero = wide[wide.method == "zeroshot"].set_index("dataset")
     assert zero.loc["average", "train_s"] == 0.0 and zero.loc["d1", "ece_base"] == 5.0
+
+
+def test_a_column_is_empty_unless_every_seed_measured_it():
+    runs = _b2n_runs()
+    old = next(r for r in runs if r.tags["method"] == "coop" and r.tags["dataset"] == "d1" and r.tags["seed"] == "2")
+    old.results = [row for row in old.results if row["metric"] == "acc"]  # logged before ECE and cost existed
+    coop = wide_table("b2n", long_rows(runs), ["d1", "d2"]).query("method == 'coop'").set_index("dataset")
+    assert coop.loc["d1", "n_seeds"] == 2 and math.isnan(coop.loc["d1", "ece_base"])
+    assert math.isnan(coop.loc["d1", "train_s"]) and coop.loc["d2", "train_s"] == 15.0
 
 
 def test_transfer_cost_stands_on_every_target_of_its_source():
@@ -231,6 +246,8 @@ def test_auto_layout_on_cpus_is_one_thread_per_worker(monkeypatch):
     assert resolve_layout(options).workers == runner.MAX_AUTO_WORKERS
     explicit = resolve_layout(RunOptions(tracking_uri="sqlite:///x.db", results_dir=".", executor="serial"))
     assert (explicit.executor, explicit.workers, explicit.threads) == ("serial", 1, 0)
+    chosen = RunOptions(tracking_uri="sqlite:///x.db", results_dir=".", device="cpu", workers=3)
+    assert (resolve_layout(chosen, pending=4).executor, resolve_layout(chosen, pending=4).workers) == ("local", 3)
 
 
 def test_cost_columns_survive_the_runs_csv(tmp_path):

@@ -119,12 +119,12 @@ def test_fewshot_sweep_writes_its_leaderboard(world_env):
     assert main([*argv, "--seeds", "1", "--shots", "1,4", "--set", "epochs=1", "--quiet"]) == 0
     results = world_env / "results"
     board = pd.read_csv(results / "leaderboard_fewshot.csv", dtype={"shots": str})
-    assert list(board.columns) == COLUMNS
+    assert list(board.columns) == [*COLUMNS, "ece", "train_s", "eval_s", "params", "peak_mem_mb"]
     coop = board[board.method.str.startswith("coop")]
     assert sorted(set(coop.shots)) == ["1", "4", AREA]
     assert set(coop.dataset) == {"rsicd", "mlrsnet", "average"} and len(coop) == 9
     runs = pd.read_csv(results / "runs_fewshot.csv")
-    trained = runs[(runs.method.str.startswith("coop")) & (runs.subset == "all")]
+    trained = runs[(runs.method.str.startswith("coop")) & (runs.subset == "all") & (runs.metric == "acc")]
     for row in trained.itertuples():
         cell = coop[(coop.dataset == row.train_dataset) & (coop.shots == str(row.shots))]
         assert cell.acc_mean.iloc[0] == pytest.approx(row.value, abs=0.005)

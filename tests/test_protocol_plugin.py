@@ -74,9 +74,10 @@ def test_a_protocol_registered_in_a_test_gets_its_leaderboard(world_env, odd_ima
     assert main(argv) == 0
     results = world_env / "results"
     board = pd.read_csv(results / "leaderboard_odd_images.csv")
-    assert list(board.columns) == list(OddImagesTable.columns)
+    assert list(board.columns)[: len(OddImagesTable.columns)] == list(OddImagesTable.columns)
     assert sorted(board.dataset) == ["mlrsnet", "rsicd"] and set(board.method) == {"zeroshot"}
     runs = pd.read_csv(results / "runs_odd_images.csv")
+    runs = runs[runs.metric == "acc"]
     assert dict(zip(runs.eval_dataset, runs.value.round(2))) == dict(zip(board.dataset, board.acc_mean))
     assert 0 < board.acc_mean.min() and board.acc_mean.max() < 100
     text = (results / "leaderboard_odd_images.md").read_text()

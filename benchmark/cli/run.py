@@ -208,8 +208,8 @@ def cmd_run(args) -> int:
         device=args.device,
         fast=NAIVE if args.naive else FAST,
         progress=not args.quiet and sys.stderr.isatty(),
-        # not a terminal (SLURM, nohup, CI): one line per finished cell instead of a bar
-        report=None if args.quiet or sys.stderr.isatty() else lambda line: print(line, flush=True),
+        # stdout not a terminal (SLURM, nohup, CI, `> log`): one line per finished cell there
+        report=None if args.quiet or sys.stdout.isatty() else lambda line: print(line, flush=True),
         ray_address=args.ray_address,
         server_host=args.server_host,
     )

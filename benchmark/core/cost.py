@@ -76,8 +76,11 @@ class PeakMemory:
     """Peak memory of one cell in MB: CUDA's peak allocation on a GPU, else the worker's peak RSS.
 
     On Linux the RSS high-water mark (VmHWM) is reset before the cell by writing 5 to
-    /proc/self/clear_refs, so a worker that runs many cells reports each cell's own peak; where that is
-    not possible the process's lifetime peak (`getrusage`) is reported, an upper bound.
+    /proc/self/clear_refs, so a worker that runs many cells reports the peak during each cell; where that
+    is not possible the process's lifetime peak (`getrusage`) is reported, an upper bound. The RSS peak
+    includes what the worker already holds (libraries, the backbone, the datasets and feature banks of
+    earlier cells, about 1 GB on the world profile): it answers "how much memory does a worker need",
+    and differences between methods are small beside it.
     """
 
     def __init__(self, device: str) -> None:

@@ -86,9 +86,14 @@ def read_long_rows(path: Path) -> pd.DataFrame:
     return frame.astype({"seed": int, "shots": int, "value": float})[list(LONG_COLUMNS)]
 
 
+def accuracy_rows(long: pd.DataFrame) -> pd.DataFrame:
+    """The accuracy rows of a long table: what a table kind pivots (calibration and cost go through `run_columns`)."""
+    return long[long.metric == "acc"]
+
+
 def seed_values(protocol: str, long: pd.DataFrame, order: Iterable[str] = ()) -> pd.DataFrame:
     """Per-seed values of every leaderboard row (`TableKind.seed_values` of the protocol's table)."""
-    return table_kind(protocol).seed_values(long, order)
+    return table_kind(protocol).seed_values(accuracy_rows(long), order)
 
 
 def wide_table(protocol: str, long: pd.DataFrame, order: Iterable[str] = ()) -> pd.DataFrame:
@@ -96,7 +101,7 @@ def wide_table(protocol: str, long: pd.DataFrame, order: Iterable[str] = ()) -> 
     from benchmark.results.tables.run_columns import add_run_columns
 
     kind = table_kind(protocol)
-    return add_run_columns(kind, kind.wide(long, order), long, order)
+    return add_run_columns(kind, kind.wide(accuracy_rows(long), order), long, order)
 
 
 COLLAPSE_COLUMNS = ("run_id", "method", "dataset", "seed", "shots", "value", "zero_shot")

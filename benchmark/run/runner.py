@@ -94,9 +94,10 @@ def resolve_layout(options: RunOptions, pending: int | None = None) -> RunOption
     executor, workers, threads = options.executor, options.workers, options.threads
     if executor == "auto":
         gpus = _cuda_devices(options.device)
-        workers = workers or (gpus or max(1, min(os.cpu_count() or 1, MAX_AUTO_WORKERS)))
-        small = pending is not None and pending < AUTO_POOL_MIN_CELLS
-        executor = "local" if workers > 1 and not small else "serial"
+        chosen = workers or (gpus or max(1, min(os.cpu_count() or 1, MAX_AUTO_WORKERS)))
+        small = not workers and pending is not None and pending < AUTO_POOL_MIN_CELLS  # explicit --workers wins
+        executor = "local" if chosen > 1 and not small else "serial"
+        workers = chosen if executor == "local" else 1
         if not gpus:
             threads = threads or 1
     elif workers == 0:
@@ -105,12 +106,14 @@ def resolve_layout(options: RunOptions, pending: int | None = None) -> RunOption
 
 
 def _cuda_devices(device: str) -> int:
-    """How many CUDA devices the sweep may use (0 on CPU or when `device` names a CPU)."""
+    """How many CUDA devices the sweep may use (0 on CPU or when `device` names a CPU; 1 for `cuda:N`)."""
     if device.startswith("cpu"):
         return 0
     import torch
 
-    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if not torch.cuda.is_available():
+        return 0
+    return 1 if ":" in device else torch.cuda.device_count()
 
 
 def validate_options(options: RunOptions):

@@ -137,6 +137,7 @@ def execute_cell(spec_json: str, label: str, parent_id: str | None, env: WorkerE
     epochs = EpochBuffer(tracker, run_id)
     ctx.on_epoch = epochs.add
     status = CellStatus(spec.run_key, label, ok=False, run_id=run_id)
+    began = time.perf_counter()  # the cell itself, without this worker's one-time set-up
     try:
         memory = PeakMemory(str(ctx.clip.device))
         output = PROTOCOLS.get(spec.protocol).run(spec, ctx)
@@ -146,14 +147,16 @@ def execute_cell(spec_json: str, label: str, parent_id: str | None, env: WorkerE
         metrics = {r.metric_key(spec.dataset): r.value for r in output.results if not math.isnan(r.value)}
         tracker.log_results(run_id, metrics, {**output.tags, "device": str(ctx.clip.device)})
         with tempfile.TemporaryDirectory() as tmp:
-            figures = time.perf_counter() - start >= FIGURE_MIN_CELL_S
+            figures = time.perf_counter() - began >= FIGURE_MIN_CELL_S
             write_artifacts(Path(tmp), spec, output, device=str(ctx.clip.device), figures=figures)
             tracker.log_artifacts(run_id, Path(tmp))
         tracker.finish(run_id)
         status.ok, status.metrics = True, metrics
     except KeyboardInterrupt:
-        epochs.flush(quietly=True)
-        tracker.fail(run_id, "interrupted", "KILLED")
+        try:
+            tracker.fail(run_id, "interrupted", "KILLED")
+        finally:
+            epochs.flush(quietly=True)
         raise
     except (RunFailure, UsageError) as exc:
         status.reason = str(exc)
@@ -164,8 +167,10 @@ def execute_cell(spec_json: str, label: str, parent_id: str | None, env: WorkerE
         ctx.on_epoch = None
         status.seconds = time.perf_counter() - start
     if not status.ok:
-        epochs.flush(quietly=True)
-        tracker.fail(run_id, status.reason)
+        try:
+            tracker.fail(run_id, status.reason)
+        finally:
+            epochs.flush(quietly=True)
         log.error("%s %s seed %d FAILED: %s", label, spec.dataset, spec.seed, status.reason)
     return status
 

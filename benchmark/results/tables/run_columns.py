@@ -6,11 +6,13 @@ that measurement per leaderboard row, so no kind needs its own code for these co
 
 * ECE (`ece`, or `ece_base`/`ece_new` for base-to-novel): the rows of metric `ece` of the same
   (evaluated dataset, subset) as the accuracy, pivoted like accuracy, then the mean over seeds.
-* Cost (`train_s`, `eval_s`, `params`, `peak_mem_mb`): each accuracy row carries its run's cost instead of
-  its accuracy (the run's rows of subset `run`), pivoted like accuracy, then the mean over seeds. A
-  transfer run's cost stands on every target row of its source; an `average` row averages its rows.
+* Cost (`train_s`, `eval_s`, `params`, `peak_mem_mb`): each accuracy row carries its cell's cost instead of
+  its accuracy (the rows of subset `run` of the same label, dataset, seed and shots), pivoted like accuracy,
+  then the mean over seeds. A transfer run's cost stands on every target row of its source; an `average` row
+  averages its rows.
 
-Runs logged before these measurements existed have none: their columns stay empty.
+Runs logged before these measurements existed have none. A cell shows a mean only when every seed behind
+its accuracy measured it, so a column never averages another set of runs than the accuracy beside it.
 """
 
 from __future__ import annotations
@@ -32,19 +34,24 @@ def as_accuracy_rows(long: pd.DataFrame, metric: str) -> pd.DataFrame:
     return long[long.metric == metric].assign(metric="acc")
 
 
+RUN_IDENTITY = ["method", "train_dataset", "seed", "shots"]  # one cell of a label: its latest run's cost stands
+
+
 def cost_as_accuracy_rows(long: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """The accuracy rows with each value replaced by its run's `metric` (a cost row, subset `run`)."""
-    cost = long[(long.metric == metric) & (long.subset == "run")].drop_duplicates("run_id").set_index("run_id")["value"]
+    """The accuracy rows with each value replaced by the `metric` (a cost row, subset `run`) of the same cell."""
+    cost = long[(long.metric == metric) & (long.subset == "run")].drop_duplicates(RUN_IDENTITY, keep="last")
     acc = long[long.metric == "acc"]
-    return acc.assign(value=acc.run_id.map(cost).astype(float)).dropna(subset=["value"])
+    merged = acc.drop(columns="value").merge(cost[[*RUN_IDENTITY, "value"]], on=RUN_IDENTITY, how="inner")
+    return merged[list(acc.columns)]
 
 
-def _row_means(kind: TableKind, long: pd.DataFrame, order: Iterable[str], subset: str) -> pd.Series:
-    """Mean over seeds per (method, source, dataset) of `long`'s values, pivoted by `kind`."""
+def _row_means(kind: TableKind, long: pd.DataFrame, order: Iterable[str], subset: str) -> pd.DataFrame:
+    """Mean over seeds and the seeds measured, per (method, source, dataset) of `long`'s values, pivoted by `kind`."""
     values = kind.seed_values(long, order) if not long.empty else pd.DataFrame()
     if values.empty:
-        return pd.Series(dtype=float)
-    return values[values.subset == subset].groupby(["method", "source", "dataset"])["value"].mean()
+        return pd.DataFrame(columns=["mean", "seeds"])
+    grouped = values[values.subset == subset].groupby(["method", "source", "dataset"])["value"]
+    return pd.DataFrame({"mean": grouped.mean(), "seeds": grouped.size()})
 
 
 def add_run_columns(kind: TableKind, wide: pd.DataFrame, long: pd.DataFrame, order: Iterable[str] = ()) -> pd.DataFrame:
@@ -53,11 +60,17 @@ def add_run_columns(kind: TableKind, wide: pd.DataFrame, long: pd.DataFrame, ord
     keys = [(row.method, *kind.row_key(row)) for row in wide.itertuples(index=False)]
     out = wide.copy()
 
-    def column(means: pd.Series, decimals: int) -> list[float]:
+    seeds = wide["n_seeds"].tolist() if "n_seeds" in wide.columns else [0] * len(wide)
+
+    def column(means: pd.DataFrame, decimals: int) -> list[float]:
+        """A row's mean, or NaN when not every seed of its accuracy measured it (runs logged before it existed)."""
         values = []
-        for method, source, dataset in keys:
-            value = means.get((method, source, dataset), math.nan)
-            values.append(math.nan if kind.summary_row(source, dataset) or pd.isna(value) else round(value, decimals))
+        for (method, source, dataset), n in zip(keys, seeds):
+            key = (method, source, dataset)
+            found = key in means.index and means.loc[key, "seeds"] >= n and not pd.isna(means.loc[key, "mean"])
+            values.append(round(float(means.loc[key, "mean"]), decimals) if found else math.nan)
+            if kind.summary_row(source, dataset):
+                values[-1] = math.nan
         return values
 
     ece_rows = as_accuracy_rows(long, "ece")
@@ -103,11 +116,14 @@ def headline_points(kind: TableKind, wide: pd.DataFrame, seeds: pd.DataFrame) ->
             if m == method and d == dataset and (headline_source is not None or s == source)
         ]
         summary = seed_summary(series)
+        value = summary.mean
+        if subset == "hm" and "hm" in wide.columns and mine:  # the leaderboard's HM: of the seed-averaged base and new
+            value = float(wide["hm"].iloc[mine[0]])
         rows.append(
             {
                 "method": method,
                 "source": source,
-                "value": summary.mean,
+                "value": value,
                 "ci95": summary.ci95,
                 "train_s": float(train.iloc[mine].mean()) if mine else math.nan,
             }
@@ -119,13 +135,15 @@ def cost_figure(kind: TableKind, wide: pd.DataFrame, seeds: pd.DataFrame, title:
     """The headline number against training time per method (log time axis; error bars: 95% over seeds).
 
     Methods that train nothing (train_s 0) cannot sit on a log axis; they are drawn as dashed horizontal
-    reference lines.
+    reference lines. Runs logged before costs were measured have no training time and are left out. The point
+    is the leaderboard's number (for b2n the HM of the seed-averaged base and new); the error bar is the
+    Student-t 95% half-width of the per-seed values.
     """
     points = headline_points(kind, wide, seeds)
     fig = new_figure(7.0, 4.6)
     ax = fig.subplots()
     trained = points[points.train_s > 0]
-    free = points[~(points.train_s > 0)]
+    free = points[points.train_s == 0]  # NaN: logged before costs were measured; not drawn
     for row in trained.itertuples(index=False):
         ci = 0.0 if pd.isna(row.ci95) else row.ci95
         ax.errorbar([row.train_s], [row.value], yerr=[ci], fmt="o", capsize=3)

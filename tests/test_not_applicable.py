@@ -25,10 +25,10 @@ def test_csc_new_classes_and_targets_read_n_a(world_env):
     assert math.isnan(row.new_mean) and math.isnan(row.hm)
     markdown = (world_env / "results" / "leaderboard_b2n.md").read_text()
     line = next(x for x in markdown.splitlines() if x.startswith("| mlrsnet | coop[paper_csc"))
-    assert line.count("n/a") == 2  # new and HM
+    assert line.count("n/a") == 3  # new, HM and the ECE of new
 
     runs = pd.read_csv(world_env / "results" / "runs_b2n.csv")
-    assert runs[runs.subset == "new"].value.isna().all()
+    assert runs[runs.subset == "new"].value.isna().all()  # accuracy, ECE and NLL
     assert runs[runs.subset == "base"].value.notna().all()
 
     assert main(["run", *CSC, "--protocol", "xd", "--datasets", "mlrsnet,rsicd"]) == 0

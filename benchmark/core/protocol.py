@@ -55,7 +55,7 @@ class CellOutput:
     selected_state: dict[str, Any] = field(default_factory=dict)  # the selected epoch, if one was selected
     few_shot: FewShot | None = None
     tags: dict[str, str] = field(default_factory=dict)
-    cost: CellCost = field(default_factory=lambda: CellCost())
+    cost: CellCost = field(default_factory=CellCost)
 
     def add(self, dataset: str, subset: str, predictions: Predictions) -> None:
         """Record an evaluation: its accuracy, ECE and NLL rows, and its wall time in the cell's cost."""
@@ -209,67 +209,54 @@ def fit_on(
         The parameters to load before evaluating unseen classes or datasets, or None to keep the
         state `method` holds.
     """
-    with out.cost.training(method):  # train_s: everything up to the model whose numbers are reported
-        return _fit_and_select(spec, ctx, method, dataset, train_items, selection_subset, out, val_items)
-
-
-def _fit_and_select(
-    spec: RunSpec,
-    ctx: CellContext,
-    method,
-    dataset: Dataset,
-    train_items,
-    selection_subset: ClassSubset,
-    out: CellOutput,
-    val_items: Sequence | None,
-):
-    """The body of `fit_on` (its docstring describes it), timed there as the cell's training cost."""
     from benchmark.core.evaluation import evaluate
     from benchmark.core.train import fit
 
-    cfg = ctx.train_config(spec)
-    bank = ctx.bank(dataset, train_items, method)
-    best: dict[str, Any] = {"acc": -1.0, "state": None, "epoch": -1}
-    select_bank = None
-    val_bank = ctx.bank(dataset, val_items, method) if val_items else None
-    trains = type(method).config_requirements(method.cfg).gradient_training
-    out.tags["selection"] = cfg.selection if trains else "none (no gradient training)"
-    ran = ctx.effective_precision(cfg.precision)
-    out.tags["precision"] = ran if ran == cfg.precision else f"{ran} ({cfg.precision} requested; it needs CUDA)"
-    if not trains:
-        pass  # no epochs to choose from
-    elif cfg.selection in ("best_test", "best_test_reported"):
-        select_bank = ctx.bank(dataset, selection_subset.select(dataset.split.test), method)
-        out.tags["selection_note"] = "model selection on the test split, as the reference"
-    elif cfg.selection == "best_val":
-        if val_bank is None:
-            raise RunFailure("selection best_val needs validation shots, and the few-shot draw has none")
-        select_bank = val_bank
+    with out.cost.training(method):  # train_s: everything up to the model whose numbers are reported
+        cfg = ctx.train_config(spec)
+        bank = ctx.bank(dataset, train_items, method)
+        best: dict[str, Any] = {"acc": -1.0, "state": None, "epoch": -1}
+        select_bank = None
+        val_bank = ctx.bank(dataset, val_items, method) if val_items else None
+        trains = type(method).config_requirements(method.cfg).gradient_training
+        out.tags["selection"] = cfg.selection if trains else "none (no gradient training)"
+        ran = ctx.effective_precision(cfg.precision)
+        out.tags["precision"] = ran if ran == cfg.precision else f"{ran} ({cfg.precision} requested; it needs CUDA)"
+        if not trains:
+            pass  # no epochs to choose from
+        elif cfg.selection in ("best_test", "best_test_reported"):
+            select_bank = ctx.bank(dataset, selection_subset.select(dataset.split.test), method)
+            out.tags["selection_note"] = "model selection on the test split, as the reference"
+        elif cfg.selection == "best_val":
+            if val_bank is None:
+                raise RunFailure("selection best_val needs validation shots, and the few-shot draw has none")
+            select_bank = val_bank
 
-    def on_epoch(entry) -> None:
-        if select_bank is not None:
-            acc = evaluate(method, select_bank, selection_subset.classnames, batch_size=cfg.eval_batch_size).accuracy
-            if acc > best["acc"]:
-                best.update(acc=acc, state=copy.deepcopy(method.learned_state()), epoch=entry.epoch)
-            method.train()
-        if ctx.on_epoch is not None:
-            ctx.on_epoch(entry)
+        def on_epoch(entry) -> None:
+            if select_bank is not None:
+                selected = evaluate(method, select_bank, selection_subset.classnames, batch_size=cfg.eval_batch_size)
+                acc = selected.accuracy
+                if acc > best["acc"]:
+                    best.update(acc=acc, state=copy.deepcopy(method.learned_state()), epoch=entry.epoch)
+                method.train()
+            if ctx.on_epoch is not None:
+                ctx.on_epoch(entry)
 
-    out.tags.update(method.prepare_training(bank, val_bank, cfg, seed=spec.seed))
-    if trains:
-        out.history = fit(method, bank, cfg, seed=spec.seed, on_epoch=on_epoch, progress=ctx.progress)
-        out.cost.train_images += sum(e.images for e in out.history)
-    out.learned_state = method.learned_state()
-    transfer_state = None
-    if best["state"] is not None:
-        out.tags["selected_epoch"] = str(best["epoch"] + 1)
-        out.selected_state = best["state"]
-        if cfg.selection in ("best_val", "best_test_reported"):
-            method.load_learned_state(best["state"])  # every reported number comes from the selected epoch
-        else:
-            transfer_state = best["state"]
-    out.tags.update(method.after_training(bank, val_bank, cfg, seed=spec.seed))
-    if val_bank is not None:
-        val = evaluate(method, val_bank, selection_subset.classnames, batch_size=cfg.eval_batch_size)
-        out.results.append(Result(dataset.name, "val", "acc", val.accuracy))
-    return transfer_state
+        out.tags.update(method.prepare_training(bank, val_bank, cfg, seed=spec.seed))
+        if trains:
+            out.history = fit(method, bank, cfg, seed=spec.seed, on_epoch=on_epoch, progress=ctx.progress)
+            out.cost.train_images += sum(e.images for e in out.history)
+        out.learned_state = method.learned_state()
+        transfer_state = None
+        if best["state"] is not None:
+            out.tags["selected_epoch"] = str(best["epoch"] + 1)
+            out.selected_state = best["state"]
+            if cfg.selection in ("best_val", "best_test_reported"):
+                method.load_learned_state(best["state"])  # every reported number comes from the selected epoch
+            else:
+                transfer_state = best["state"]
+        out.tags.update(method.after_training(bank, val_bank, cfg, seed=spec.seed))
+        if val_bank is not None:
+            val = evaluate(method, val_bank, selection_subset.classnames, batch_size=cfg.eval_batch_size)
+            out.results.append(Result(dataset.name, "val", "acc", val.accuracy))
+        return transfer_state

@@ -79,6 +79,13 @@ def worker_device(device: str, index: int) -> str:
     return f"cuda:{index % torch.cuda.device_count()}"
 
 
+def _cache_root(env: WorkerEnv) -> Path:
+    """The worker's cache folder: the one the sweep passed, else BENCHMARK_CACHE's default."""
+    from benchmark.paths import cache_dir
+
+    return Path(env.cache_dir) if env.cache_dir else cache_dir()
+
+
 def build_context(env: WorkerEnv, backbone: str):
     """The cell context of a worker: the backbone loaded once, the feature cache, the caption provider."""
     import torch
@@ -87,13 +94,12 @@ def build_context(env: WorkerEnv, backbone: str):
     from benchmark.captions import caption_provider
     from benchmark.core.context import CellContext
     from benchmark.data.feature_cache import FeatureCache
-    from benchmark.paths import cache_dir
     from benchmark.plan.profiles import get_profile
 
     if env.threads:
         torch.set_num_threads(env.threads)
     device = resolve_device(env.device)
-    root = Path(env.cache_dir) if env.cache_dir else cache_dir()
+    root = _cache_root(env)
     profile = get_profile(env.profile)
     clip = load_backbone(parse_backbone(backbone), device=device)
     cache = FeatureCache(root / "features" / "features.sqlite") if env.fast.feature_cache else None
@@ -112,12 +118,10 @@ def _services(env: WorkerEnv, backbone: str):
     """The per-process tracker and cell context (built on first use, then reused)."""
     key = (env, backbone)
     if key not in _SERVICES:
-        from benchmark.paths import cache_dir
         from benchmark.run.tracking import Tracker
 
         context = build_context(env, backbone)
-        root = Path(env.cache_dir) if env.cache_dir else cache_dir()
-        _SERVICES[key] = (Tracker(env.tracking_uri, lock_dir=root / "locks"), context)
+        _SERVICES[key] = (Tracker(env.tracking_uri, lock_dir=_cache_root(env) / "locks"), context)
     return _SERVICES[key]
 
 

@@ -74,11 +74,12 @@ def test_tracking_server_on_every_interface_is_advertised_by_host_name(tmp_path)
         assert _status_with_host(api, f"evil.example:{port}") == 403  # MLflow's DNS-rebinding guard stays on
 
 
-def _status_with_host(url: str, host_header: str) -> int:
+def _status_with_host(url: str, host_header: str, authorization: str | None = None) -> int:
     import urllib.error
     import urllib.request
 
-    request = urllib.request.Request(url, headers={"Host": host_header})
+    headers = {"Host": host_header, **({"Authorization": authorization} if authorization else {})}
+    request = urllib.request.Request(url, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status
@@ -179,3 +180,58 @@ def test_a_killed_local_worker_fails_only_its_cell(world_cache, tmp_path, tmp_pa
     assert "1 cell(s) run, 3 skipped" in again.stdout
     assert leaderboard(tmp_path / "run") == expected
     assert_one_finished_run_per_key(db, 4)
+
+
+def test_a_server_beyond_loopback_refuses_requests_without_the_sweeps_credentials(tmp_path):
+    """`--server-host 0.0.0.0`: MLflow's basic-auth app with an admin made for the sweep; workers get it
+    through their environment, anyone else gets 401."""
+    import base64
+    import os
+    import socket
+    import stat
+    import subprocess
+    import sys
+
+    pytest.importorskip("flask_wtf")
+    from benchmark.run.server_auth import PASSWORD_ENV, USERNAME_ENV, client_credentials, sweep_credentials
+
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    with sweep_credentials(tmp_path / "cache") as credentials:
+        assert stat.S_IMODE(credentials.config.stat().st_mode) == 0o600
+        assert stat.S_IMODE(credentials.config.parent.stat().st_mode) == 0o700
+        assert credentials.password not in repr(credentials)
+        with tracking_server(store, host="0.0.0.0", credentials=credentials) as http:
+            port = http.rsplit(":", 1)[1]
+            host = f"{socket.gethostname()}:{port}"
+            api = f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/search?max_results=1"
+            assert healthy(f"http://127.0.0.1:{port}")  # the health probe stays open
+            assert _status_with_host(api, host) == 401  # no credentials
+            wrong = base64.b64encode(f"{credentials.username}:guess".encode()).decode()
+            assert _status_with_host(api, host, authorization=f"Basic {wrong}") == 401
+            with client_credentials(credentials):
+                # A worker process started now inherits the credentials and can log.
+                worker = (
+                    "import sys; from benchmark.run.tracking import Tracker; "
+                    "print(Tracker(sys.argv[1]).experiment_id('b2n'))"
+                )
+                done = subprocess.run([sys.executable, "-c", worker, http], capture_output=True, text=True, timeout=120)
+                assert done.returncode == 0, done.stderr[-2000:]
+                assert credentials.password not in done.stdout + done.stderr
+            assert USERNAME_ENV not in os.environ and PASSWORD_ENV not in os.environ  # restored
+        process_lines = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+        assert credentials.password not in process_lines
+    assert not credentials.config.parent.exists()  # the sweep's credentials are gone with it
+
+
+def test_a_server_beyond_loopback_without_auth_needs_insecure_server(monkeypatch):
+    import importlib.util
+
+    from benchmark.errors import UsageError
+    from benchmark.run.server import check_server_host
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "flask_wtf" else real(name, *a))
+    with pytest.raises(UsageError, match=r"needs authentication.*--insecure-server"):
+        check_server_host("0.0.0.0")
+    check_server_host("0.0.0.0", insecure=True)  # accepted, with a warning
+    check_server_host("127.0.0.1")  # loopback needs neither

@@ -16,7 +16,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,6 +45,7 @@ class RunOptions:
     cache_dir: str | None = None
     ray_address: str | None = None
     server_host: str = "127.0.0.1"  # where a parallel sweep's own MLflow server listens
+    insecure_server: bool = False  # beyond loopback, serve without per-sweep credentials (trusted networks)
 
 
 @dataclass
@@ -128,7 +129,7 @@ def validate_options(options: RunOptions):
     # Cells outside the driver log to a SQLite store through a server of ours (see _serve).
     served = options.tracking_uri.startswith("sqlite:///") and not getattr(executor, "IN_PROCESS", False)
     if served:
-        check_server_host(options.server_host)
+        check_server_host(options.server_host, insecure=options.insecure_server)
     check = getattr(executor, "check", None)
     if check is not None:
         http = options.tracking_uri.startswith(("http://", "https://"))
@@ -145,17 +146,29 @@ def _cache_root(options: RunOptions) -> Path:
     return Path(options.cache_dir) if options.cache_dir else cache_dir()
 
 
-def _serve(options: RunOptions, in_process: bool):
+@contextlib.contextmanager
+def _serve(options: RunOptions, in_process: bool) -> Iterator[str]:
     """The tracking URI workers log to: the store itself, or a local server in front of SQLite.
 
     Cells in other processes never write to one SQLite file together (MLflow gets "database is
-    locked"); a sweep whose cells run outside the driver goes through one `mlflow server`.
+    locked"); a sweep whose cells run outside the driver goes through one `mlflow server`. A server
+    that listens beyond loopback requires credentials made for this sweep (`benchmark.run.server_auth`),
+    which the driver and its workers find in their environment; `--insecure-server` opts out.
     """
-    from benchmark.run.server import tracking_server
+    from benchmark.run.server import LOOPBACK_HOSTS, tracking_server
+    from benchmark.run.server_auth import client_credentials, sweep_credentials
 
     if in_process or not options.tracking_uri.startswith("sqlite:///"):
-        return contextlib.nullcontext(options.tracking_uri)
-    return tracking_server(options.tracking_uri, host=options.server_host)
+        yield options.tracking_uri
+        return
+    with contextlib.ExitStack() as stack:
+        credentials = None
+        if options.server_host not in LOOPBACK_HOSTS and not options.insecure_server:
+            credentials = stack.enter_context(sweep_credentials(_cache_root(options)))
+        server = tracking_server(options.tracking_uri, host=options.server_host, credentials=credentials)
+        uri = stack.enter_context(server)
+        stack.enter_context(client_credentials(credentials))
+        yield uri
 
 
 def _worker_env(plan: Plan, options: RunOptions, uri: str, in_process: bool) -> WorkerEnv:

@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from benchmark.errors import UsageError
+from benchmark.run.server_auth import SweepCredentials, server_environment
 
 log = logging.getLogger(__name__)
 
@@ -43,15 +44,33 @@ WILDCARD_HOSTS = ("0.0.0.0", "")
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
-def check_server_host(host: str) -> None:
-    """UsageError unless a server could listen on `host` (an address of this machine, or 0.0.0.0)."""
+def check_server_host(host: str, *, insecure: bool = False) -> None:
+    """UsageError unless a server could listen on `host` (an address of this machine, or 0.0.0.0).
+
+    Beyond loopback the server needs MLflow's basic-auth app (`benchmark.run.server_auth`), unless
+    `insecure` (`--insecure-server`) accepts an open server on a trusted network.
+    """
     try:
         free_port(host)
     except (OSError, UnicodeError) as exc:
         reason = getattr(exc, "strerror", None) or exc
         raise UsageError(f"--server-host {host!r}: cannot listen there ({reason})") from None
-    if host not in LOOPBACK_HOSTS:
-        log.warning("the sweep's MLflow server will accept connections from other machines (--server-host %s)", host)
+    if host in LOOPBACK_HOSTS:
+        return
+    if insecure:
+        log.warning(
+            "the sweep's MLflow server accepts unauthenticated connections from other machines"
+            " (--server-host %s --insecure-server)",
+            host,
+        )
+        return
+    import importlib.util
+
+    if importlib.util.find_spec("flask_wtf") is None:
+        raise UsageError(
+            f"--server-host {host}: a server open beyond this machine needs authentication, which needs MLflow's"
+            " auth extra (pip install 'mlflow[auth]'); or pass --insecure-server on a trusted network"
+        )
 
 
 def advertised_uri(host: str, port: int) -> str:
@@ -94,11 +113,18 @@ def _stop(process: subprocess.Popen, timeout: float = 15.0) -> None:
 
 
 @contextlib.contextmanager
-def tracking_server(store_uri: str, *, host: str = "127.0.0.1", port: int | None = None) -> Iterator[str]:
+def tracking_server(
+    store_uri: str,
+    *,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    credentials: SweepCredentials | None = None,
+) -> Iterator[str]:
     """Serve the SQLite store `store_uri` over HTTP for the duration of the `with` block.
 
     `host` is the bind address: 127.0.0.1 by default; 0.0.0.0 (every interface) or an address of
     this machine lets SLURM nodes or a remote Ray cluster log to it without a server of their own.
+    With `credentials` the server runs MLflow's basic-auth app and refuses every request without them.
 
     Yields:
         The server's http URI, as workers should use it.
@@ -133,6 +159,9 @@ def tracking_server(store_uri: str, *, host: str = "127.0.0.1", port: int | None
         "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",  # no background job runner (more SQLite writers)
         "MLFLOW_LOGGING_LEVEL": os.environ.get("MLFLOW_LOGGING_LEVEL", "WARNING"),
     }
+    if credentials is not None:
+        command += ["--app-name", "basic-auth"]
+        env.update(server_environment(credentials))
     logfile = tempfile.TemporaryFile(mode="w+b")
     process = subprocess.Popen(
         command,
@@ -145,7 +174,8 @@ def tracking_server(store_uri: str, *, host: str = "127.0.0.1", port: int | None
     )
     try:
         _wait_healthy(process, probe, logfile)
-        log.info("MLflow tracking server %s (pid %d) serving %s", uri, process.pid, db)
+        guarded = "with per-sweep credentials" if credentials is not None else "without authentication"
+        log.info("MLflow tracking server %s (pid %d, %s) serving %s", uri, process.pid, guarded, db)
         yield uri
     finally:
         _stop(process)

@@ -11,70 +11,23 @@ longer held, or its heartbeat is old) and marked KILLED, never counted.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
-import socket
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmark.errors import UsageError
 from benchmark.plan.specs import RunSpec
+from benchmark.run.claims import CellClaim, release_claim, take_claim, touch_claim
+from benchmark.run.liveness import STALE_HEARTBEAT_S, WorkerLock, now_ms, worker_alive, worker_tags
+from benchmark.run.store import check_tracking_uri, ensure_store
+
+__all__ = ["FinishedRun", "Tracker", "check_tracking_uri", "ensure_store"]
 
 log = logging.getLogger(__name__)
-
-STALE_HEARTBEAT_S = 3600.0  # a RUNNING run on another host with no heartbeat for this long is stale
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-class WorkerLock:
-    """An flock held for the life of a worker process: while it is held, the worker is alive."""
-
-    def __init__(self, folder: Path) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, path = tempfile.mkstemp(prefix=f"worker-{os.getpid()}-", suffix=".lock", dir=folder)
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        self.fd, self.path = fd, path
-
-    @staticmethod
-    def is_held(path: str) -> bool:
-        """True when some live process holds the lock at `path`."""
-        try:
-            fd = os.open(path, os.O_RDWR)
-        except OSError:
-            return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            return True
-        finally:
-            os.close(fd)
-        return False
-
-    @staticmethod
-    def prune(folder: Path, *, min_age_s: float = 3600.0) -> int:
-        """Delete lock files nobody holds (one is left per finished process); return how many.
-
-        Only files older than `min_age_s` go, so a lock between its creation and its flock is safe.
-        A run whose lock file is gone reads as stale, exactly as when the file is there unheld.
-        """
-        removed, cutoff = 0, time.time() - min_age_s
-        for path in Path(folder).glob("worker-*.lock"):
-            try:
-                if path.stat().st_mtime < cutoff and not WorkerLock.is_held(str(path)):
-                    path.unlink()
-                    removed += 1
-            except OSError:
-                continue
-        return removed
 
 
 @dataclass
@@ -102,6 +55,7 @@ class Tracker:
         self._lock: WorkerLock | None = None
         self._lock_dir = lock_dir
         self._experiments: dict[str, str] = {}  # protocol -> id, once found (a worker asks per cell)
+        self._claims: dict[str, CellClaim] = {}  # run id -> the claim it runs under, released when it closes
 
     # -- experiments ------------------------------------------------------------------------------
     def _artifact_location(self, name: str) -> str | None:
@@ -195,7 +149,7 @@ class Tracker:
     def _worker_tags(self) -> dict[str, str]:
         if self._lock is None:
             self._lock = WorkerLock(self._lock_folder())
-        return {"worker_host": socket.gethostname(), "worker_lock": self._lock.path, "heartbeat": str(_now_ms())}
+        return worker_tags(self._lock)
 
     def start_parent(self, protocol: str, tags: dict[str, str]) -> str:
         """Open the parent run of a `benchmark run` invocation."""
@@ -205,8 +159,12 @@ class Tracker:
         )
         return run.info.run_id
 
-    def start_cell(self, spec: RunSpec, parent_id: str | None, *, label: str) -> str:
-        """Open a cell's run with its tags and resolved config as params."""
+    def start_cell(self, spec: RunSpec, parent_id: str | None, *, label: str, claim: CellClaim | None = None) -> str:
+        """Open a cell's run with its tags and resolved config as params.
+
+        With a `claim` (`claim_cell`), the claim is kept alive by the run's heartbeats and released when
+        the run is closed (`finish`, `fail`).
+        """
         from mlflow.entities import Param
 
         experiment_id = self.experiment_id(spec.protocol)
@@ -215,8 +173,12 @@ class Tracker:
         tags = {**spec.tags(), "label": label, "kind": "cell", "git_sha": git_sha(), **self._worker_tags()}
         if parent_id:
             tags["mlflow.parentRunId"] = parent_id
+        if claim is not None:
+            tags["claim"] = f"{claim.model} v{claim.version}"
         name = f"{label} {spec.dataset} seed{spec.seed}"
         run = self.client.create_run(experiment_id, tags=tags, run_name=name)
+        if claim is not None:
+            self._claims[run.info.run_id] = claim
         params = [Param("preset", spec.preset)]
         params += [Param(f"method.{k}", _param(v)) for k, v in sorted(spec.method_config.items())]
         params += [Param(f"train.{k}", _param(v)) for k, v in sorted(spec.train_config.items())]
@@ -232,7 +194,9 @@ class Tracker:
         from mlflow.entities import Metric, RunTag
 
         metrics = [Metric(k, float(v), stamp, epoch) for epoch, values, stamp in epochs for k, v in values.items()]
-        heartbeat = [RunTag("heartbeat", str(_now_ms()))]
+        heartbeat = [RunTag("heartbeat", str(now_ms()))]
+        if run_id in self._claims:
+            touch_claim(self.client, self._claims[run_id], heartbeat[0].value)
         for start in range(0, max(len(metrics), 1), 1000):
             self.client.log_batch(run_id, metrics=metrics[start : start + 1000], tags=heartbeat)
             heartbeat = []
@@ -241,7 +205,7 @@ class Tracker:
         """Final metrics and extra tags of a cell."""
         from mlflow.entities import Metric, RunTag
 
-        now = _now_ms()
+        now = now_ms()
         self.client.log_batch(
             run_id,
             metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
@@ -253,22 +217,40 @@ class Tracker:
         self.client.log_artifacts(run_id, str(folder))
 
     def finish(self, run_id: str) -> None:
-        """Mark a run FINISHED (only after everything is logged)."""
+        """Mark a run FINISHED (only after everything is logged), then release its claim."""
         self.client.set_terminated(run_id, "FINISHED")
+        self._release(run_id)
 
     def fail(self, run_id: str, reason: str, status: str = "FAILED") -> None:
-        """Mark a run FAILED (or KILLED) with the reason as a tag."""
+        """Mark a run FAILED (or KILLED) with the reason as a tag, then release its claim."""
         try:
             self.client.set_tag(run_id, "failure_reason", reason[:5000])
         finally:
             self.client.set_terminated(run_id, status)
+            self._release(run_id)
 
-    @staticmethod
-    def _worker_alive(tags: dict[str, str], stale_after_s: float) -> bool:
-        """Whether the worker of a RUNNING run still lives: its lock (this host) or a recent heartbeat."""
-        if tags.get("worker_host") == socket.gethostname():
-            return WorkerLock.is_held(tags.get("worker_lock", ""))
-        return _now_ms() - int(tags.get("heartbeat", "0")) <= stale_after_s * 1000
+    def _release(self, run_id: str) -> None:
+        claim = self._claims.pop(run_id, None)
+        if claim is not None:
+            release_claim(self.client, claim)
+
+    def claim_cell(self, protocol: str, run_key: str, *, stale_after_s: float = STALE_HEARTBEAT_S) -> CellClaim | str:
+        """Take the cell's claim (`benchmark.run.claims`) or say why not: "finished" or "running".
+
+        A live RUNNING run without a claim (opened by a harness without claims) also counts as running.
+        """
+        conflict = self.claim_conflict(protocol, run_key, stale_after_s=stale_after_s)
+        if conflict:
+            return conflict
+        self.experiment_id(protocol)
+        return take_claim(
+            self.client,
+            protocol,
+            run_key,
+            self._worker_tags(),
+            alive=lambda tags: worker_alive(tags, stale_after_s),
+            finished=lambda: self.claim_conflict(protocol, run_key, stale_after_s=stale_after_s) == "finished",
+        )
 
     def mark_stale(self, protocol: str, *, stale_after_s: float = STALE_HEARTBEAT_S) -> set[str]:
         """Mark RUNNING runs whose worker is gone as KILLED.
@@ -282,7 +264,7 @@ class Tracker:
         stale, live = 0, set()
         for run in self._search(experiment_id, "attributes.status = 'RUNNING'"):
             tags = run.data.tags
-            if not self._worker_alive(tags, stale_after_s):
+            if not worker_alive(tags, stale_after_s):
                 self.fail(run.info.run_id, "worker died (killed or crashed) before the run finished", "KILLED")
                 stale += 1
             elif tags.get("kind") == "cell":
@@ -293,11 +275,9 @@ class Tracker:
         return live
 
     def claim_conflict(self, protocol: str, run_key: str, *, stale_after_s: float = STALE_HEARTBEAT_S) -> str:
-        """Why a cell should not start now: "finished", "running" (by a live worker), or "" (free).
+        """What the cell's runs say: "finished", "running" (by a live worker), or "" (no run in the way).
 
-        Workers ask just before they open a cell's run, so two sweeps over the same cells do not both
-        run a cell that either has reached; two workers asking in the same instant can still both
-        start it, and then the leaderboard counts the later run.
+        A look, not a claim: `claim_cell` is the atomic step.
         """
         experiment_id = self.experiment_id(protocol, create=False)
         if experiment_id is None:
@@ -307,7 +287,7 @@ class Tracker:
         for run in self._search(experiment_id, query):
             if run.info.status == "FINISHED":
                 return "finished"
-            running |= run.info.status == "RUNNING" and self._worker_alive(run.data.tags, stale_after_s)
+            running |= run.info.status == "RUNNING" and worker_alive(run.data.tags, stale_after_s)
         return "running" if running else ""
 
     def fail_open_cells(self, parent_id: str, run_key: str, reason: str, status: str = "FAILED") -> list[str]:
@@ -328,65 +308,3 @@ class Tracker:
 
 def _param(value: Any) -> str:
     return json.dumps(value) if isinstance(value, (list, tuple, dict)) else str(value)
-
-
-_CREATE_STORE = "import sys, mlflow; mlflow.MlflowClient(tracking_uri=sys.argv[1]).search_experiments()"
-
-
-def ensure_store(uri: str) -> None:
-    """Create a missing SQLite store atomically, so a sweep killed while it is created leaves none.
-
-    MLflow builds a new store with a series of schema migrations that SQLite cannot roll back as
-    a whole; a kill in the middle would leave a half-built file that every later invocation
-    trips over. The store is built under a temporary name (in a child process, so no connection
-    to that name stays open here) and linked into place only when complete; `os.link` fails
-    when another process got there first, and then its store is used.
-    """
-    if not uri.startswith("sqlite:///"):
-        return
-    db = Path(uri.removeprefix("sqlite:///"))
-    if db.exists():
-        return
-    import subprocess
-    import sys
-    import uuid
-
-    tmp = db.with_name(f".{db.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        done = subprocess.run(
-            [sys.executable, "-c", _CREATE_STORE, f"sqlite:///{tmp}"], capture_output=True, text=True, timeout=600
-        )
-        if done.returncode != 0:
-            tail = " | ".join(done.stderr.strip().splitlines()[-3:])
-            raise RuntimeError(f"could not create the MLflow store {db}: {tail}")
-        try:
-            os.link(tmp, db)
-            log.info("created MLflow store %s", db)
-        except FileExistsError:
-            log.debug("another process created %s first", db)
-        except OSError:  # a filesystem without hard links
-            if not db.exists():
-                os.replace(tmp, db)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def check_tracking_uri(uri: str) -> None:
-    """Fail fast (UsageError) when the tracking store cannot be reached."""
-    if uri.startswith(("http://", "https://")):
-        import urllib.error
-        import urllib.request
-
-        try:
-            with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=5):
-                pass
-        except (urllib.error.URLError, OSError) as exc:
-            raise UsageError(f"tracking server unreachable: {uri} ({getattr(exc, 'reason', exc)})") from None
-    elif uri.startswith("sqlite:///"):
-        folder = Path(uri.removeprefix("sqlite:///")).parent
-        if not folder.is_dir():
-            raise UsageError(f"tracking store folder not found: {folder}")
-    elif uri.startswith(("file:", "./", "/")) or "://" not in uri:
-        raise UsageError(
-            f"tracking URI {uri!r}: use sqlite:///PATH or an http(s) MLflow server (the file store is not supported)"
-        )

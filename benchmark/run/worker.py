@@ -132,12 +132,10 @@ def execute_cell(spec_json: str, label: str, parent_id: str | None, env: WorkerE
     spec = RunSpec.from_json(spec_json)
     start = time.perf_counter()
     tracker, ctx = _services(env, spec.backbone)
-    if not env.force:
-        conflict = tracker.claim_conflict(spec.protocol, spec.run_key)
-        if conflict:
-            log.info("%s %s seed %d: %s by another sweep; not run here", label, spec.dataset, spec.seed, conflict)
-            return CellStatus(spec.run_key, label, ok=True, claimed=conflict)
-    run_id = tracker.start_cell(spec, parent_id, label=label)
+    run_id, conflict = open_claimed_cell(tracker, spec, parent_id, label, force=env.force)
+    if run_id is None:
+        log.info("%s %s seed %d: %s by another sweep; not run here", label, spec.dataset, spec.seed, conflict)
+        return CellStatus(spec.run_key, label, ok=True, claimed=conflict)
     epochs = EpochBuffer(tracker, run_id)
     ctx.on_epoch = epochs.add
     status = CellStatus(spec.run_key, label, ok=False, run_id=run_id)
@@ -177,6 +175,29 @@ def execute_cell(spec_json: str, label: str, parent_id: str | None, env: WorkerE
             epochs.flush(quietly=True)
         log.error("%s %s seed %d FAILED: %s", label, spec.dataset, spec.seed, status.reason)
     return status
+
+
+def open_claimed_cell(
+    tracker, spec: RunSpec, parent_id: str | None, label: str, *, force: bool = False
+) -> tuple[str | None, str]:
+    """Claim the cell and open its run: `(run_id, "")`, or `(None, "finished" | "running")`.
+
+    The cell is not opened when another worker finished it or holds its claim (`benchmark.run.claims`).
+    `force` (re-run finished cells) skips the claim: such a sweep runs every cell it was given.
+    """
+    claim = None
+    if not force:
+        claim = tracker.claim_cell(spec.protocol, spec.run_key)
+        if isinstance(claim, str):
+            return None, claim
+    try:
+        return tracker.start_cell(spec, parent_id, label=label, claim=claim), ""
+    except BaseException:
+        if claim is not None:
+            from benchmark.run.claims import release_claim
+
+            release_claim(tracker.client, claim)
+        raise
 
 
 def add_cost_rows(output, dataset: str, peak_mem_mb: float) -> None:

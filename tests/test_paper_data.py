@@ -16,7 +16,7 @@ from benchmark.data.catalog import DatasetSpec, open_dataset
 from benchmark.data.facts import FACTS_FILE, load_facts
 from benchmark.data.generated_split import ensure_generated_split, split_counts
 from benchmark.data.rs_datasets import PAPER_DATASETS
-from benchmark.data.splits import read_split
+from benchmark.data.splits import parse_split, read_split, scan_split
 from benchmark.errors import UsageError
 
 SPLITS = SHARED / "splits"
@@ -167,7 +167,8 @@ def test_copied_public_split_is_canonical_and_modified_is_not(tmp_path, capsys):
     code, out, _ = run_cli(capsys, ["data", "check", "--data-root", str(tmp_path), "--no-images"])
     assert code == 0
     assert out.splitlines()[1].split()[5] == "no"
-    assert "test 9119 (published 9120)" in out
+    assert "  note: not the published split: the sha256 of patternnet.json differs" in out
+    assert "  note: subset sizes differ from the published split\n    test: 9119 (published 9120)\n" in out
 
 
 def test_unknown_digest_is_unknown(tmp_path):
@@ -186,24 +187,30 @@ def test_check_passes_on_a_complete_reduced_dataset(tmp_path, capsys):
     code, out, err = run_cli(capsys, ["data", "check", "--data-root", str(tmp_path)])
     assert code == 0, err
     row = out.splitlines()[1].split()
-    assert row == ["patternnetv2", "16", "16", "16", "16", "no", "48", "ok"]
+    assert row == ["patternnetv2", "16", "16", "16", "16", "no", "48", "ok", "2"]
+    assert "note: not the published split: the sha256 of patternnetv2.json differs" in out
+    assert "train: 16 (published " in out  # the counts note
 
 
-def _fail(capsys, root, dataset="patternnetv2"):
-    code, out, err = run_cli(capsys, ["data", "check", "--data-root", str(root), "--datasets", dataset])
+def _fail(capsys, root, *extra, dataset="patternnetv2"):
+    """Run `data check` expecting exit 2: (stdout, the single stderr line)."""
+    code, out, err = run_cli(capsys, ["data", "check", "--data-root", str(root), "--datasets", dataset, *extra])
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in err
-    return lines[0]
+    return out, lines[0]
 
 
 @needs_splits
 def test_check_reports_missing_images(tmp_path, capsys):
     folder = reduced_root(tmp_path)
-    first = public("patternnetv2")["train"][0][0]
+    first, last = public("patternnetv2")["train"][0][0], public("patternnetv2")["test"][0][0]
     (folder / "images" / first).unlink()
-    (folder / "images" / public("patternnetv2")["test"][0][0]).unlink()
-    assert _fail(capsys, tmp_path) == f"error: patternnetv2: 2 listed images are missing, first: images/{first}"
+    (folder / "images" / last).unlink()
+    out, line = _fail(capsys, tmp_path)
+    assert line == "error: patternnetv2: missing: 2"
+    assert "  error: 2 listed images are missing\n" in out
+    assert f"    {folder / 'images' / first}: does not exist\n    {folder / 'images' / last}: does not exist" in out
 
 
 @needs_splits
@@ -211,8 +218,9 @@ def test_check_reports_corrupt_images(tmp_path, capsys):
     folder = reduced_root(tmp_path)
     bad = public("patternnetv2")["val"][0][0]
     (folder / "images" / bad).write_bytes(b"not a jpeg at all")
-    line = _fail(capsys, tmp_path)
-    assert line.startswith(f"error: patternnetv2: 1 listed images cannot be read, first: images/{bad} (")
+    out, line = _fail(capsys, tmp_path)
+    assert line == "error: patternnetv2: unreadable: 1"
+    assert f"    {folder / 'images' / bad}: cannot identify image file\n" in out
 
 
 @needs_splits
@@ -221,8 +229,9 @@ def test_check_reports_truncated_images_unless_quick(tmp_path, capsys):
     bad = folder / "images" / json.loads((folder / "patternnetv2.json").read_text())["test"][2][0]
     Image.effect_noise((64, 64), 40).convert("RGB").save(bad, "JPEG")
     bad.write_bytes(bad.read_bytes()[:-200])  # an interrupted copy: the header is intact
-    line = _fail(capsys, tmp_path)
-    assert "1 listed images cannot be read" in line and "truncated" in line
+    out, line = _fail(capsys, tmp_path)
+    assert line == "error: patternnetv2: truncated: 1"
+    assert "  error: 1 listed image is truncated\n" in out and f"    {bad}: image file is truncated" in out
     argv = ["data", "check", "--data-root", str(tmp_path), "--quick"]
     assert run_cli(capsys, argv)[0] == 0  # header-only verification does not see it
 
@@ -233,13 +242,14 @@ def test_check_reports_paths_escaping_the_root(tmp_path, capsys):
     data = json.loads((folder / "patternnetv2.json").read_text())
     data["test"][0][0] = "../../etc/passwd"
     (folder / "patternnetv2.json").write_text(json.dumps(data))
-    line = _fail(capsys, tmp_path)
-    assert line.startswith("error: patternnetv2: split file ")
-    assert "test[0] path '../../etc/passwd' escapes the dataset root" in line
+    out, line = _fail(capsys, tmp_path)
+    assert line == "error: patternnetv2: escaping: 1"
+    assert "    test[0]: path '../../etc/passwd' escapes the dataset root\n" in out
+    assert out.splitlines()[1].split()[5:7] == ["?", "47"]  # the other listed images are still checked
 
 
 @needs_splits
-def test_check_reports_class_name_mismatch(tmp_path, capsys):
+def test_class_name_mismatch_is_a_note_and_an_error_when_strict(tmp_path, capsys):
     folder = reduced_root(tmp_path)
     data = json.loads((folder / "patternnetv2.json").read_text())
     for subset in data.values():
@@ -247,20 +257,158 @@ def test_check_reports_class_name_mismatch(tmp_path, capsys):
             if item[1] == 3:
                 item[2] = "crossroads"  # published: intersection
     (folder / "patternnetv2.json").write_text(json.dumps(data))
-    line = _fail(capsys, tmp_path)
-    assert line == (
-        "error: patternnetv2: class names differ from the published split at 1 label(s), first: "
-        "label 3 is 'crossroads', published 'intersection'"
-    )
+    code, out, err = run_cli(capsys, ["data", "check", "--data-root", str(tmp_path)])
+    assert code == 0 and "error:" not in err  # `run` proceeds on it (tagged split_canonical=no)
+    assert "  note: class names differ from the published split at 1 label(s)\n" in out
+    assert "    label 3: 'crossroads', published 'intersection'\n" in out
+    out, line = _fail(capsys, tmp_path, "--strict")
+    assert line.startswith("error: patternnetv2: not published: 1; classes: 1")
+    assert "  error: class names differ from the published split at 1 label(s)\n" in out
 
 
 @needs_splits
-def test_check_reports_subsets_sharing_images(tmp_path, capsys):
+def test_subsets_sharing_images_are_a_note(tmp_path, capsys):
     folder = reduced_root(tmp_path)
     data = json.loads((folder / "patternnetv2.json").read_text())
     data["test"] = [list(item) for item in data["val"]]  # the reference's PatternNet bug: test = val
     (folder / "patternnetv2.json").write_text(json.dumps(data))
-    assert _fail(capsys, tmp_path).startswith("error: patternnetv2: 16 listed images are in two subsets, first: ")
+    code, out, _ = run_cli(capsys, ["data", "check", "--data-root", str(tmp_path)])
+    assert code == 0 and "  note: 16 listed images are in two subsets\n" in out
+    assert f"    {folder / 'images' / data['val'][0][0]}: in val and test\n" in out
+    assert "    ... and 6 more\n" in out
+    assert "overlap: 16" in _fail(capsys, tmp_path, "--strict")[1]
+
+
+def two_class_patternnet(root: Path, per_class: int = 4) -> Path:
+    """`<root>/PatternNet`: a sound split of 2 of PatternNet's 38 classes (half train, a quarter val and test)."""
+    folder = root / "PatternNet"
+    split = {"train": [], "val": [], "test": []}
+    subsets = ["train"] * (per_class // 2) + ["val", "test"] * (per_class // 4)
+    for label, name in enumerate(("airplane", "forest")):
+        (folder / "images" / name).mkdir(parents=True, exist_ok=True)
+        for k, subset in enumerate(subsets):
+            rel = f"{name}/{name}_{k:03d}.jpg"
+            Image.new("RGB", (8, 8), (label * 90, 40, 20)).save(folder / "images" / rel, "JPEG")
+            split[subset].append([rel, label, name])
+    (folder / "patternnet.json").write_text(json.dumps(split))
+    return folder
+
+
+def test_sound_non_canonical_root_passes_with_notes(tmp_path, capsys):
+    two_class_patternnet(tmp_path)
+    argv = ["data", "check", "--data-root", str(tmp_path)]
+    code, out, err = run_cli(capsys, argv)
+    assert code == 0 and "error" not in err  # as `run`, which proceeds and tags the runs non-canonical
+    assert out.splitlines()[1].split() == ["patternnet", "2", "4", "2", "2", "no", "8", "ok", "3"]
+    assert "  note: not the published split: the sha256 of patternnet.json differs" in out
+    assert "  note: 2 classes in the split file, the published split has 38\n" in out
+    assert "    runway: not in the split file\n" in out and "    ... and 26 more\n" in out
+    assert "    train: 4 (published 14896)\n" in out
+    out, line = _fail(capsys, tmp_path, "--strict", dataset="patternnet")
+    assert line == "error: patternnet: not published: 1; classes: 36; counts: 3"
+    assert "  error: 2 classes in the split file, the published split has 38\n" in out
+
+
+def test_check_names_every_problem_in_one_pass(tmp_path, capsys):
+    folder = two_class_patternnet(tmp_path)
+    corrupt = folder / "images" / "forest" / "forest_002.jpg"
+    corrupt.write_bytes(b"\xff\xd8 not really a jpeg")
+    missing = folder / "images" / "airplane" / "airplane_003.jpg"
+    missing.unlink()
+    out, line = _fail(capsys, tmp_path, dataset="patternnet")
+    assert line == "error: patternnet: missing: 1; unreadable: 1"
+    assert f"  error: 1 listed image does not decode\n    {corrupt}: " in out
+    assert f"  error: 1 listed image is missing\n    {missing}: does not exist\n" in out
+    assert "  note: 2 classes in the split file, the published split has 38\n" in out
+
+
+def test_check_lists_every_problem_of_a_split_file(tmp_path, capsys):
+    folder = two_class_patternnet(tmp_path, per_class=8)
+    data = json.loads((folder / "patternnet.json").read_text())
+    data["train"].append(["../outside.jpg", 0, "airplane"])
+    data["train"].append(["/etc/passwd", 1, "forest"])
+    data["val"].append(["forest/forest_000.jpg", 1, "woods"])  # label 1 named twice
+    data["test"].append(["beach/x.jpg", 2, "beach"])  # a class with no training image
+    data["test"].append(["x.jpg", "3", "river"])  # malformed
+    (folder / "patternnet.json").write_text(json.dumps(data))
+    (folder / "images" / "forest" / "forest_001.jpg").write_bytes(b"broken")  # a listed image, still checked
+    out, line = _fail(capsys, tmp_path, dataset="patternnet")
+    assert (
+        line == "error: patternnet: malformed: 1; escaping: 2; conflict: 1; empty class: 1; missing: 1; unreadable: 1"
+    )
+    assert "    test[5]: is not [path, label, classname]: ['x.jpg', '3', 'river']\n" in out
+    assert "    train[8]: path '../outside.jpg' escapes the dataset root\n" in out
+    assert "    train[9]: path '/etc/passwd' escapes the dataset root\n" in out
+    assert "    label 1: has two class names, 'forest' and 'woods' (at val[4])\n" in out
+    assert "    beach: has no training image\n" in out
+    assert f"    {folder / 'images' / 'beach' / 'x.jpg'}: does not exist\n" in out
+    assert f"    {folder / 'images' / 'forest' / 'forest_001.jpg'}: cannot identify image file\n" in out
+
+
+def test_check_keeps_ten_items_per_kind_and_counts_the_rest(tmp_path, capsys):
+    folder = two_class_patternnet(tmp_path, per_class=8)
+    listed = json.loads((folder / "patternnet.json").read_text())
+    paths = [folder / "images" / rel for subset in ("train", "val", "test") for rel, _, _ in listed[subset]]
+    for path in paths[:12]:
+        path.write_bytes(b"garbage")
+    out, line = _fail(capsys, tmp_path, dataset="patternnet")
+    assert line == "error: patternnet: unreadable: 12"
+    block = out.split("  error: 12 listed images do not decode\n")[1].split("  note:")[0].splitlines()
+    assert block == [f"    {path}: cannot identify image file" for path in paths[:10]] + ["    ... and 2 more"]
+    code, out, _ = run_cli(capsys, ["data", "check", "--data-root", str(tmp_path), "--json"])
+    assert code == 2
+    (report,) = json.loads(out)["datasets"]
+    (problem,) = report["problems"]
+    assert (problem["kind"], problem["count"], problem["more"]) == ("unreadable", 12, 2)
+    assert [i["item"] for i in problem["items"]] == [str(path) for path in paths[:10]]
+
+
+def test_check_json_is_one_document_with_problems_and_notes(tmp_path, capsys):
+    folder = two_class_patternnet(tmp_path)
+    (folder / "images" / "forest" / "forest_000.jpg").unlink()
+    code, out, err = run_cli(capsys, ["data", "check", "--data-root", str(tmp_path), "--json"])
+    assert code == 2 and err.strip().splitlines()[-1] == "error: patternnet: missing: 1"
+    document = json.loads(out)
+    assert (document["profile"], document["strict"], document["ok"]) == ("paper", False, False)
+    (report,) = document["datasets"]
+    assert report["name"] == "patternnet" and report["canonical"] == "no" and report["classes"] == 2
+    assert report["counts"] == {"train": 4, "val": 2, "test": 2} and report["images_checked"] == 8
+    assert report["problems"] == [
+        {
+            "kind": "missing",
+            "count": 1,
+            "message": "1 listed image is missing",
+            "items": [{"item": str(folder / "images" / "forest" / "forest_000.jpg"), "reason": "does not exist"}],
+            "more": 0,
+        }
+    ]
+    assert [n["kind"] for n in report["notes"]] == ["not published", "classes", "counts"]
+    assert {"item": "train", "reason": "4 (published 14896)"} in report["notes"][2]["items"]
+    code, out, _ = run_cli(capsys, ["data", "check", "--data-root", str(tmp_path), "--json", "--strict"])
+    report = json.loads(out)["datasets"][0]
+    assert code == 2 and report["notes"] == []
+    assert [p["kind"] for p in report["problems"]] == ["missing", "not published", "classes", "counts"]
+
+
+def test_scan_split_collects_what_parse_split_stops_at():
+    data = {
+        "train": [["a/1.jpg", 0, "a"], ["../x.jpg", 0, "a"], ["b/1.jpg", -1, "b"]],
+        "val": [["a/2.jpg", 0, "aa"], ["a/3.jpg", 0, "aa"], "junk"],
+        "test": [["c/1.jpg", 2, "c"]],
+    }
+    issues = scan_split(data).issues
+    assert [(i.kind, i.where) for i in issues] == [
+        ("escaping", "train[1]"),
+        ("labels", "train[2]"),
+        ("conflict", "label 0"),  # once per extra name, not per entry
+        ("malformed", "val[2]"),
+        ("labels", "labels"),
+        ("empty class", "c"),
+    ]
+    with pytest.raises(
+        UsageError, match=r"^split file s\.json: train\[1\] path '\.\./x\.jpg' escapes the dataset root$"
+    ):
+        parse_split(data, source="s.json")
 
 
 def test_check_without_data_root_is_one_line(tmp_path, capsys, monkeypatch):
@@ -386,8 +534,11 @@ def test_check_marks_generated_splits(tmp_path, capsys, monkeypatch):
     image_folder(tmp_path / "data", {"a": 5, "b": 5})
     code, out, err = run_cli(capsys, ["data", "check", "--data-root", str(tmp_path / "data")])
     assert code == 0, err
-    assert out.splitlines()[1].split() == ["mlrsnet", "2", "4", "2", "4", "generated", "10", "ok"]
+    assert out.splitlines()[1].split() == ["mlrsnet", "2", "4", "2", "4", "generated", "10", "ok", "1"]
+    assert "  note: split file mlrsnet.json is absent, so not the published split: runs use the generated split" in out
     assert (tmp_path / "cache" / "splits" / "mlrsnet").is_dir()
+    argv = ["data", "check", "--data-root", str(tmp_path / "data"), "--strict"]
+    assert run_cli(capsys, argv)[2] == "error: mlrsnet: generated: 1\n"
 
 
 # -- the paper profile's dry run ----------------------------------------------------------------
@@ -458,14 +609,17 @@ def test_eurosat_generated_split_has_coops_folders_and_names(tmp_path, capsys, m
     argv = ["data", "check", "--profile", "paper", "--datasets", "eurosat", "--data-root", str(root)]
     code, out, err = run_cli(capsys, argv)
     assert code == 0, err
-    assert out.splitlines()[1].split() == ["eurosat", "10", "20", "10", "20", "generated", "50", "ok"]
+    assert out.splitlines()[1].split() == ["eurosat", "10", "20", "10", "20", "generated", "50", "ok", "1"]
     first = open_dataset(PAPER_DATASETS["eurosat"], root).split.train[0]
     assert first.path.startswith("AnnualCrop/") and (first.label, first.classname) == (0, "Annual Crop Land")
 
     shutil.rmtree(root / "eurosat" / "2750" / "Forest")  # a partial copy keeps the recorded order
     dataset = open_dataset(PAPER_DATASETS["eurosat"], root)
     assert dataset.classnames[:2] == ("Annual Crop Land", "Herbaceous Vegetation Land")
-    assert _fail(capsys, root, "eurosat").endswith("the published split has 10; lacking: ['Forest']")
+    code, out, err = run_cli(capsys, argv)  # `run` proceeds on it: a note, an error only with --strict
+    assert code == 0, err
+    assert "  note: 9 classes in the split file, the published split has 10\n    Forest: not in the split file\n" in out
+    assert _fail(capsys, root, "--strict", dataset="eurosat")[1].startswith("error: eurosat: generated: 1; classes: 1")
 
 
 def test_generated_split_keeps_the_known_order_for_a_partial_folder_set(tmp_path):

@@ -1,7 +1,7 @@
 """`python -m benchmark data {check,shots}`: look at a data root before (and independently of) any run.
 
 Why: on the paper profile the data is the user's. `data check` verifies every listed image, the class
-order and whether the split files are the published ones, so problems surface as one line before a
+order and whether the split files are the published ones, and lists every problem in one pass before a
 sweep; `data shots` prints the exact few-shot images a run of (dataset, seed, shots) trains on (Dassl's
 draw over all classes, before the base/new split), so they can be compared with the reference's pickles
 without opening an image. This is the only module of the data commands that prints.
@@ -30,6 +30,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--quick", action="store_true", help="only verify image headers/structure (faster; misses truncated files)"
     )
     check.add_argument("--workers", default="8", help="threads opening images (default 8)")
+    check.add_argument(
+        "--strict", action="store_true", help="count notes (departures from the published split) as errors"
+    )
+    check.add_argument("--json", action="store_true", help="print one JSON document instead of the table")
     check.set_defaults(handler=cmd_check)
 
     shots = actions.add_parser("shots", help="print Dassl's few-shot draw (train and val paths) as JSON lines")
@@ -56,8 +60,13 @@ def _ints(text: str, flag: str, minimum: int) -> list[int]:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    """`data check`: a table per dataset; exit 2 with one line per dataset that has a problem."""
+    """`data check`: a table and every problem and note per dataset (or `--json`); exit 2 on any problem.
+
+    Problems are what `run` refuses; notes are what it proceeds with, tagging its runs non-canonical
+    (`--strict` counts them as problems). stderr gets one line per dataset with a problem.
+    """
     from benchmark.data.check import check_dataset
+    from benchmark.data.check_render import error_lines, render_json, render_text
     from benchmark.data.facts import load_facts
     from benchmark.plan.profiles import get_profile
 
@@ -76,23 +85,16 @@ def cmd_check(args: argparse.Namespace) -> int:
     facts = load_facts() if profile.name == "paper" else {}
     options = {"images": not args.no_images, "quick": args.quick, "workers": workers}
     reports = [check_dataset(profile.dataset(name), root, facts.get(name), **options) for name in names]
-    header = ("dataset", "classes", "train", "val", "test", "canonical", "images", "problems")
-    rows = [header]
-    for r in reports:
-        problems = "; ".join(f"{p.count} {p.kind}" for p in r.problems) or "ok"
-        counts = [str(r.counts.get(s, "-")) for s in ("train", "val", "test")]
-        images = str(r.images_checked) if not args.no_images else "skipped"
-        rows.append((r.name, str(r.classes if r.classes is not None else "-"), *counts, r.split, images, problems))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
-    for r in reports:
-        for note in r.notes:
-            print(f"note: {r.name}: {note}")
-    failed = [r for r in reports if not r.ok]
-    for r in failed:
-        print(f"error: {r.name}: {r.first_problem.message}", file=sys.stderr)
-    return 2 if failed else 0
+    if args.strict:
+        reports = [report.strict() for report in reports]
+    if args.json:
+        print(render_json(reports, profile=profile.name, data_root=str(root), strict=args.strict))
+    else:
+        print("\n".join(render_text(reports)))
+    errors = error_lines(reports)
+    for line in errors:
+        print(line, file=sys.stderr)
+    return 2 if errors else 0
 
 
 def cmd_shots(args: argparse.Namespace) -> int:

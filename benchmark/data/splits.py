@@ -50,56 +50,117 @@ def safe_relpath(path: str) -> bool:
     return not (norm == ".." or norm.startswith("../") or norm == ".")
 
 
-def parse_split(data: object, *, source: str, sha256: str = "") -> Split:
-    """Validate the decoded JSON of a split file and build a `Split`.
+ISSUE_KINDS = ("format", "malformed", "escaping", "labels", "conflict", "empty class")
 
-    Raises:
-        UsageError: naming the file and the first problem found (missing list, malformed item,
-            path escaping the image folder, a label with two class names, a class with no
-            training image, non-contiguous labels).
+
+@dataclass(frozen=True)
+class SplitIssue:
+    """One problem of a split file's content.
+
+    `where` and `reason` locate and explain it for a listing (`where` is an entry such as `test[3]`, a
+    label or a class name); `message` is the one-line text the raising validation reports.
     """
+
+    kind: str  # one of ISSUE_KINDS
+    where: str
+    reason: str
+    message: str
+
+
+@dataclass
+class SplitScan:
+    """Every problem of a split file's content, plus the well-formed entries (for checking the rest)."""
+
+    lists: dict[str, tuple[Item, ...]]
+    names: dict[int, str]  # class name by label, first one seen
+    issues: list[SplitIssue]
+
+
+def _entry_ok(entry: object) -> bool:
+    return (
+        isinstance(entry, (list, tuple))
+        and len(entry) == 3
+        and isinstance(entry[0], str)
+        and not isinstance(entry[1], bool)
+        and isinstance(entry[1], int)
+        and isinstance(entry[2], str)
+    )
+
+
+def scan_split(data: object) -> SplitScan:
+    """Validate the decoded JSON of a split file, collecting every problem instead of stopping at one.
+
+    The rules (each problem's kind): an object with lists train, val and test (`format`); every entry
+    `[path, label, classname]` (`malformed`, the entry is left out); no path escaping the image folder
+    (`escaping`); no negative label, labels contiguous from 0 (`labels`); one class name per label
+    (`conflict`, once per extra name); every class with a training image (`empty class`). Issues come in
+    that order per entry, entries in file order, then the label and class rules.
+    """
+    issues: list[SplitIssue] = []
     if not isinstance(data, dict) or any(k not in data for k in SUBSETS):
-        raise UsageError(f"split file {source}: expected an object with keys train, val, test")
+        text = "expected an object with keys train, val, test"
+        return SplitScan({}, {}, [SplitIssue("format", "file", text, text)])
+    for subset in SUBSETS:
+        if not isinstance(data[subset], list):
+            issues.append(SplitIssue("format", subset, "is not a list", f"{subset!r} is not a list"))
+    if issues:
+        return SplitScan({}, {}, issues)
     names: dict[int, str] = {}
+    conflicts: set[tuple[int, str]] = set()
     lists: dict[str, tuple[Item, ...]] = {}
     for subset in SUBSETS:
-        entries = data[subset]
-        if not isinstance(entries, list):
-            raise UsageError(f"split file {source}: {subset!r} is not a list")
         items = []
-        for pos, entry in enumerate(entries):
-            if (
-                not isinstance(entry, (list, tuple))
-                or len(entry) != 3
-                or not isinstance(entry[0], str)
-                or isinstance(entry[1], bool)
-                or not isinstance(entry[1], int)
-                or not isinstance(entry[2], str)
-            ):
-                raise UsageError(f"split file {source}: {subset}[{pos}] is not [path, label, classname]: {entry!r}")
+        for pos, entry in enumerate(data[subset]):
+            where = f"{subset}[{pos}]"
+            if not _entry_ok(entry):
+                reason = f"is not [path, label, classname]: {entry!r}"
+                issues.append(SplitIssue("malformed", where, reason, f"{where} {reason}"))
+                continue
             path, label, classname = entry
             if not safe_relpath(path):
-                raise UsageError(f"split file {source}: {subset}[{pos}] path {path!r} escapes the dataset root")
+                reason = f"path {path!r} escapes the dataset root"
+                issues.append(SplitIssue("escaping", where, reason, f"{where} {reason}"))
             if label < 0:
-                raise UsageError(f"split file {source}: {subset}[{pos}] has a negative label {label}")
+                reason = f"has a negative label {label}"
+                issues.append(SplitIssue("labels", where, reason, f"{where} {reason}"))
+                continue
             known = names.setdefault(label, classname)
-            if known != classname:
-                raise UsageError(f"split file {source}: label {label} has two class names, {known!r} and {classname!r}")
+            if known != classname and (label, classname) not in conflicts:
+                conflicts.add((label, classname))
+                reason = f"has two class names, {known!r} and {classname!r}"
+                issues.append(
+                    SplitIssue("conflict", f"label {label}", f"{reason} (at {where})", f"label {label} {reason}")
+                )
             items.append(Item(path, label, classname))
         lists[subset] = tuple(items)
     n_classes = max(names) + 1 if names else 0
     missing = sorted(set(range(n_classes)) - set(names))
     if not names or missing:
-        raise UsageError(f"split file {source}: labels are not contiguous from 0 (missing {missing[:5]})")
+        reason = f"not contiguous from 0 (missing {missing[:5]})"
+        issues.append(SplitIssue("labels", "labels", reason, f"labels are {reason}"))
     train_labels = {item.label for item in lists["train"]}
-    empty = [names[label] for label in range(n_classes) if label not in train_labels]
-    if empty:
-        raise UsageError(f"split file {source}: class {empty[0]!r} has no training image")
+    for label in sorted(set(names) - train_labels):
+        name = names[label]
+        issues.append(SplitIssue("empty class", name, "has no training image", f"class {name!r} has no training image"))
+    return SplitScan(lists, names, issues)
+
+
+def parse_split(data: object, *, source: str, sha256: str = "") -> Split:
+    """Validate the decoded JSON of a split file and build a `Split`.
+
+    Raises:
+        UsageError: naming the file and the first problem `scan_split` finds (missing list, malformed
+            item, path escaping the image folder, a label with two class names, non-contiguous labels,
+            a class with no training image).
+    """
+    scan = scan_split(data)
+    if scan.issues:
+        raise UsageError(f"split file {source}: {scan.issues[0].message}")
     return Split(
-        train=lists["train"],
-        val=lists["val"],
-        test=lists["test"],
-        classnames=tuple(names[label] for label in range(n_classes)),
+        train=scan.lists["train"],
+        val=scan.lists["val"],
+        test=scan.lists["test"],
+        classnames=tuple(scan.names[label] for label in range(len(scan.names))),
         sha256=sha256,
     )
 

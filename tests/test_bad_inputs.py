@@ -2,7 +2,9 @@
 
 "Before any work" is checked by the absence of an MLflow store in the working directory: every
 case fails before the sweep opens one. The split-file and image cases use a tiny dataset laid out
-like the paper profile's (`<root>/PatternNet/patternnet.json`, images under `images/`).
+like the paper profile's (`<root>/PatternNet/patternnet.json`, images under `images/`), and a
+Hugging Face cache holding a stand-in for the paper backbone's weights (models are checked before
+the images are; nothing here loads them).
 """
 
 import json
@@ -16,6 +18,21 @@ from benchmark.cli.main import main
 
 PAPER = ["run", "--profile", "paper", "--datasets", "patternnet", "--methods", "zeroshot", "--seeds", "1"]
 CLASSES = ("forest", "river", "beach")
+VIT_WEIGHTS = "hf/hub/models--timm--vit_base_patch16_clip_224.openai/snapshots/abc123/open_clip_pytorch_model.bin"
+
+
+@pytest.fixture(autouse=True)
+def hub_cache(tmp_path, monkeypatch):
+    """A Hugging Face cache (offline, as in every test) with the paper backbone's weights file, a stand-in."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # open_clip's own cache is ~/.cache/clip
+    weights = tmp_path / VIT_WEIGHTS
+    weights.parent.mkdir(parents=True)
+    weights.write_bytes(b"x")
+    (weights.parents[2] / "refs").mkdir()
+    (weights.parents[2] / "refs" / "main").write_text("abc123")
 
 
 def _dataset(root: Path) -> Path:
@@ -70,6 +87,11 @@ def _image(action):
 def _truncate(path: Path) -> None:
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
+
+
+def _without_backbone_weights(root: Path) -> None:
+    _dataset(root)
+    (root / VIT_WEIGHTS).unlink()
 
 
 CASES = [
@@ -129,6 +151,18 @@ CASES = [
         [*PAPER, "--data-root", "."],
         _image(_truncate),
         "corrupt or unreadable image PatternNet/images/river/river_1.jpg (",
+    ),
+    (
+        "captioner not cached",
+        [*PAPER, "--data-root", ".", "--methods", "bimors"],
+        _dataset,
+        "captioner blip2 needs Salesforce/blip2-flan-t5-xl and caption encoder bert-base-uncased, which the Hugging",
+    ),
+    (
+        "backbone weights not cached",
+        [*PAPER, "--data-root", "."],
+        _without_backbone_weights,
+        "backbone ViT-B-16:openai needs timm/vit_base_patch16_clip_224.openai, which the Hugging Face cache",
     ),
 ]
 

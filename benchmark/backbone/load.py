@@ -99,6 +99,13 @@ def validate_backbone(spec: BackboneSpec) -> None:
         raise UsageError(unknown_name_message(what, spec.pretrained, tags))
 
 
+def pretrained_tag(spec: BackboneSpec) -> str | None:
+    """The open_clip pretrained tag whose weights `spec` downloads; None for files, random and embedded weights."""
+    if spec.kind != "open_clip" or not spec.pretrained or _looks_like_path(spec.pretrained):
+        return None
+    return spec.pretrained
+
+
 def _looks_like_path(text: str) -> bool:
     return "/" in text or os.sep in text or text.endswith(CHECKPOINT_SUFFIXES) or Path(text).expanduser().is_file()
 

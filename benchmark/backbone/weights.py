@@ -9,7 +9,8 @@ package's TorchScript archives, or state dicts carrying its `input_resolution`/`
 the architecture and uses QuickGELU as OpenAI trained with. Plain state dicts are loaded into `MODEL`
 as named: pick `MODEL-quickgelu` for weights trained with QuickGELU.
 
-Pretrained tags resolve to open_clip's download locations. With `HF_HUB_OFFLINE` set, weights that
+Pretrained tags resolve to open_clip's download locations (`benchmark.plan.models` checks them before a
+sweep starts). With `HF_HUB_OFFLINE` or `TRANSFORMERS_OFFLINE` set, weights that
 are not in the local caches (the Hugging Face hub cache, open_clip's `~/.cache/clip`) fail at once with
 one line instead of a minute of retries; weights that are cached are loaded from there by the same
 file loader.
@@ -42,9 +43,24 @@ TINY_CONFIG = {
 }
 
 
+OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+
+
+def offline_variable() -> str | None:
+    """The variable (`HF_HUB_OFFLINE`, `TRANSFORMERS_OFFLINE`) that asks for no network access, if one does.
+
+    Read now, not at import time: `benchmark.plan.models` sets `HF_HUB_OFFLINE` when it finds the hub
+    unreachable, after `huggingface_hub` and `transformers` have read their own copies.
+    """
+    for name in OFFLINE_VARIABLES:
+        if os.environ.get(name, "").strip().lower() in ("1", "on", "yes", "true"):
+            return name
+    return None
+
+
 def hf_offline() -> bool:
-    """Whether `HF_HUB_OFFLINE` asks for no network access (read now, not at import time)."""
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "on", "yes", "true")
+    """Whether the environment asks for no network access (see `offline_variable`)."""
+    return offline_variable() is not None
 
 
 def hf_cache_dir() -> Path:
@@ -106,8 +122,8 @@ def load_tagged(spec):
     if hf_offline():
         places = [f"{w[0]}/{w[1]}" if k == "hf" else str(w) for k, w in _weight_locations(cfg)]
         raise UsageError(
-            f"cannot load backbone {spec.label}: HF_HUB_OFFLINE is set and its weights are not in the local caches "
-            f"(looked for {', '.join(places[:3])} under {hf_cache_dir()}); fetch them once with network access, "
+            f"cannot load backbone {spec.label}: {offline_variable()} is set and its weights are not in the local "
+            f"caches (looked for {', '.join(places[:3])} under {hf_cache_dir()}); fetch them once with network access, "
             f"or pass a local file as {spec.model}:/path/to/weights.pt"
         )
     try:

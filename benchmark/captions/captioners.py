@@ -101,9 +101,13 @@ class Blip2Captioner:
     def _load(self) -> None:
         from transformers import Blip2ForConditionalGeneration, Blip2Processor
 
+        from benchmark.backbone.weights import hf_offline
+
+        # Read now: `benchmark.plan.models` may set HF_HUB_OFFLINE after transformers was imported.
+        local = hf_offline()
         try:
-            self._processor = Blip2Processor.from_pretrained(self.source)
-            model = Blip2ForConditionalGeneration.from_pretrained(self.source)
+            self._processor = Blip2Processor.from_pretrained(self.source, local_files_only=local)
+            model = Blip2ForConditionalGeneration.from_pretrained(self.source, local_files_only=local)
         except OSError as exc:
             raise UsageError(f"captioner blip2: cannot load {self.source} ({exc})") from None
         self._model = model.float().to(self.device).eval()

@@ -85,10 +85,13 @@ class MeanPoolEncoder:
     def _load(self) -> None:
         from transformers import AutoModel, AutoTokenizer
 
+        from benchmark.backbone.weights import hf_offline
+
         source = str(encoder_source(self.name))
+        local = hf_offline()  # read now: `benchmark.plan.models` may set HF_HUB_OFFLINE after transformers' import
         try:
-            self._tokenizer = AutoTokenizer.from_pretrained(source)
-            model = AutoModel.from_pretrained(source)
+            self._tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local)
+            model = AutoModel.from_pretrained(source, local_files_only=local)
         except OSError as exc:
             raise UsageError(f"caption encoder {self.id!r}: cannot load {source} ({exc})") from None
         self._model = model.float().to(self.device).eval()

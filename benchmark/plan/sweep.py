@@ -1,8 +1,8 @@
 """From a sweep request to validated RunSpecs, before any model or image is loaded.
 
 Every user-facing mistake (unknown method, preset, dataset or override key, a value of the wrong
-type, a bad split file, a configuration that cannot transfer to unseen classes) is found here and
-raised as one-line `UsageError`s.
+type, a bad split file, a configuration that cannot transfer to unseen classes, a model that can be
+neither found locally nor downloaded) is found here and raised as one-line `UsageError`s.
 """
 
 from __future__ import annotations
@@ -118,9 +118,15 @@ def _resolve_method(
     return preset, method_cfg, train_cfg, tuple(sorted(applied))
 
 
-def build_plan(request: SweepRequest) -> Plan:
-    """Validate a request and expand it into RunSpecs (reads split files, loads no model)."""
+def build_plan(request: SweepRequest, *, require_models: bool = True) -> Plan:
+    """Validate a request and expand it into RunSpecs (reads split files, loads no model).
+
+    Every model the sweep will load (backbone weights, and the captioner and caption encoder when a
+    method uses captions) must be local or downloadable (`benchmark.plan.models.check_models`);
+    `require_models=False` (a dry run, which loads nothing) only warns about one that is not.
+    """
     from benchmark.backbone.load import backbone_identity, parse_backbone, validate_backbone
+    from benchmark.plan.models import check_models
 
     profile = get_profile(request.profile)
     if not profile.generated:
@@ -178,6 +184,9 @@ def build_plan(request: SweepRequest) -> Plan:
         if reason and unseen:
             # Not an error: its unseen-class evaluations are recorded as n/a (`CellOutput.add_not_applicable`).
             log.info("%s: %s; its %s evaluations of unseen classes will read n/a", name, reason, protocol.name)
+    # After the input files (their mistakes are cheaper to report), before any cell: at most one network probe.
+    captions = any(METHODS.get(name).requirements.captions for name in methods)
+    check_models(profile, backbone, captions=captions, require=require_models)
     identity = backbone_identity(backbone)
     specs, labels = [], {}
     for name in methods:

@@ -234,6 +234,12 @@ class Tracker:
         if claim is not None:
             release_claim(self.client, claim)
 
+    def _release_dead_claim(self, tags: dict[str, str]) -> None:
+        """Release the claim a dead worker's run was opened under (its `claim` tag), if it is still there."""
+        model, _, version = tags.get("claim", "").partition(" v")
+        if model and version:
+            release_claim(self.client, CellClaim(model, version, tags.get("run_key", "")))
+
     def claim_cell(self, protocol: str, run_key: str, *, stale_after_s: float = STALE_HEARTBEAT_S) -> CellClaim | str:
         """Take the cell's claim (`benchmark.run.claims`) or say why not: "finished" or "running".
 
@@ -266,6 +272,7 @@ class Tracker:
             tags = run.data.tags
             if not worker_alive(tags, stale_after_s):
                 self.fail(run.info.run_id, "worker died (killed or crashed) before the run finished", "KILLED")
+                self._release_dead_claim(tags)
                 stale += 1
             elif tags.get("kind") == "cell":
                 live.add(tags["run_key"])
@@ -302,6 +309,7 @@ class Tracker:
         for run in self._search(experiment_id, query):
             if run.data.tags.get("mlflow.parentRunId") == parent_id:
                 self.fail(run.info.run_id, reason, status)
+                self._release_dead_claim(run.data.tags)
                 failed.append(run.info.run_id)
         return failed
 

@@ -226,7 +226,8 @@ def test_epoch_metrics_go_out_in_batches_of_at_most_1000():
     from benchmark.run.tracking import Tracker
 
     fake = SimpleNamespace(
-        client=SimpleNamespace(log_batch=lambda run_id, metrics, tags: sent.append((len(metrics), len(tags))))
+        client=SimpleNamespace(log_batch=lambda run_id, metrics, tags: sent.append((len(metrics), len(tags)))),
+        _claims={},  # a run opened without a claim
     )
     Tracker.log_epochs(fake, "run", [(e, {"a": 1.0, "b": 2.0, "c": 3.0}, 0) for e in range(500)])
     assert sent == [(1000, 1), (500, 0)]  # 1500 metrics; one heartbeat

@@ -80,14 +80,17 @@ class FrozenClip(nn.Module):
     Args:
         model: an `open_clip.model.CLIP` with a ViT image tower.
         identity: a string that identifies the weights (used in run keys and cache keys).
+        tags: run tags describing the loaded weights (`backbone_sha256`, `partial_weights`; see
+            `benchmark.backbone.load.load_backbone`), added to every run that uses this backbone.
     """
 
-    def __init__(self, model: nn.Module, *, identity: str) -> None:
+    def __init__(self, model: nn.Module, *, identity: str, tags: dict[str, str] | None = None) -> None:
         super().__init__()
         _check_supported(model)
         self.model = model.eval()
         self.model.requires_grad_(False)
         self.identity = identity
+        self.tags = dict(tags or {})
         self._tokenizer = None
 
     # -- geometry ---------------------------------------------------------------------------------
@@ -135,7 +138,7 @@ class FrozenClip(nn.Module):
         """
         import copy
 
-        return FrozenClip(copy.deepcopy(self.model).half(), identity=f"{self.identity}|fp16")
+        return FrozenClip(copy.deepcopy(self.model).half(), identity=f"{self.identity}|fp16", tags=self.tags)
 
     @property
     def logit_scale(self) -> Tensor:

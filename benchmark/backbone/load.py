@@ -4,46 +4,61 @@ Backbone strings:
 
 * `world`: the tiny CLIP pretrained on the embedded world (committed checkpoint, checksum verified);
 * `random-tiny[:SEED]`: a randomly initialised tiny CLIP for smoke tests (no weights needed);
+* a named backbone (`benchmark.backbone.registry`, any case): `remoteclip-vit-b-32`, `georsclip-vit-l-14`
+  (Hugging Face hub files), `skyclip-vit-b-32:/path/to/epoch_20.pt` or `...:/path/to/SkyScript.zip` (a
+  file you downloaded), `openai-vit-b-16` (the same backbone as `ViT-B-16:openai`); `NAME:FILE` loads a
+  local copy of a named backbone's file;
 * `MODEL[:PRETRAINED]`: any open_clip architecture with a pretrained tag (`ViT-B-16:openai`, the
-  paper default) or a local checkpoint file (`ViT-B-32:/data/RemoteCLIP-ViT-B-32.pt`: how RemoteCLIP
-  and GeoRSCLIP are distributed). `tiny:FILE` loads a file into the tests' tiny architecture.
+  paper default) or a local checkpoint file (`ViT-B-32:/data/RemoteCLIP-ViT-B-32.pt`) or release archive
+  (`.zip`, its checkpoint member is extracted into the cache). `tiny:FILE` loads a file into the tests'
+  tiny architecture.
 
-Loading open_clip weights (tags, checkpoint files, the offline behaviour) lives in `benchmark.backbone.weights`.
+Every checkpoint file is audited as it loads (`benchmark.backbone.audit`; `allow_partial` lets a file that
+leaves weights at their initialisation through, tagged), its sha256 is the `backbone_sha256` tag of the
+runs (`FrozenClip.tags`), and a named backbone's digest is trusted on first use
+(`benchmark.backbone.sources.check_trust`). `prepare_backbone` does all of that before a sweep, without
+loading the weights. Loading open_clip weights (tags, checkpoint files, the offline behaviour) lives in
+`benchmark.backbone.weights`.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from benchmark.backbone.audit import WeightReport
+from benchmark.backbone.registry import BACKBONES, NamedBackbone, close_names, looks_named, named_backbone
 from benchmark.backbone.weights import (
     TINY_CONFIG,
     TINY_MODEL,
-    load_checkpoint_file,
+    audit_file,
     load_tagged,
+    load_weights,
     skeleton,
 )
 from benchmark.errors import UsageError
-from benchmark.paths import file_sha256
 
 log = logging.getLogger(__name__)
 
 WORLD = "world"
 RANDOM_TINY = "random-tiny"
+NAMED = "named"
 PAPER_DEFAULT = "ViT-B-16:openai"
-CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt")
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt", ".zip")
+NOT_CACHED = "not-cached"  # the digest part of an identity whose file a dry run did not fetch
 
 
 @dataclass(frozen=True)
 class BackboneSpec:
     """A parsed backbone string."""
 
-    kind: str  # "world" | "random-tiny" | "open_clip"
-    model: str = ""
-    pretrained: str = ""  # tag or local file
+    kind: str  # "world" | "random-tiny" | "open_clip" | "named"
+    model: str = ""  # the open_clip architecture
+    pretrained: str = ""  # tag or local file (a named backbone: a local copy of its file, or "")
     seed: int = 0
+    name: str = ""  # the registry name of a named backbone
 
     @property
     def label(self) -> str:
@@ -52,7 +67,13 @@ class BackboneSpec:
             return WORLD
         if self.kind == RANDOM_TINY:
             return f"{RANDOM_TINY}:{self.seed}"
-        return f"{self.model}:{self.pretrained}" if self.pretrained else self.model
+        head = self.name if self.kind == NAMED else self.model
+        return f"{head}:{self.pretrained}" if self.pretrained else head
+
+    @property
+    def entry(self) -> NamedBackbone | None:
+        """The registry entry of a named backbone."""
+        return BACKBONES.get(self.name) if self.kind == NAMED else None
 
 
 def parse_backbone(text: str) -> BackboneSpec:
@@ -68,11 +89,35 @@ def parse_backbone(text: str) -> BackboneSpec:
     model, _, pretrained = text.partition(":")
     if not model:
         raise UsageError(f"backbone {text!r}: expected MODEL[:PRETRAINED], e.g. {PAPER_DEFAULT}")
+    entry = named_backbone(model)
+    if entry is not None:
+        return _named_spec(entry, pretrained, text)
+    if looks_named(model):  # `remoteclip-vit-b-16`, `skyclip`: no open_clip model starts like a family name
+        from benchmark.registry import unknown_name_message
+
+        raise UsageError(unknown_name_message("named backbone", model.lower(), BACKBONES))
     return BackboneSpec("open_clip", model=model, pretrained=pretrained)
+
+
+def _named_spec(entry: NamedBackbone, pretrained: str, text: str) -> BackboneSpec:
+    if pretrained and not _looks_like_path(pretrained):
+        raise UsageError(
+            f"backbone {text!r}: only a local file may follow a named backbone "
+            f"({entry.name}:/path/to/{entry.file_name})"
+        )
+    if entry.source == "open_clip":  # a spelling of ARCH:TAG, with the same label and run keys
+        if pretrained:  # its weights as a local file: the architecture they were trained with
+            model = f"{entry.architecture}-quickgelu" if entry.quick_gelu else entry.architecture
+            return BackboneSpec("open_clip", model=model, pretrained=pretrained)
+        return BackboneSpec("open_clip", model=entry.architecture, pretrained=entry.tag)
+    return BackboneSpec(NAMED, model=entry.architecture, pretrained=pretrained, name=entry.name)
 
 
 def validate_backbone(spec: BackboneSpec) -> None:
     """Check names, tags and files before any work starts (no download, no weights loaded)."""
+    if spec.kind == NAMED:
+        _validate_named(spec)
+        return
     if spec.kind != "open_clip":
         return
     import open_clip
@@ -86,12 +131,13 @@ def validate_backbone(spec: BackboneSpec) -> None:
                 f" use {RANDOM_TINY}[:SEED] for random weights"
             )
     elif spec.model not in open_clip.list_models():
+        if close_names(spec.model):
+            raise UsageError(unknown_name_message("named backbone", spec.model, BACKBONES))
         raise UsageError(unknown_name_message("open_clip model", spec.model, open_clip.list_models()))
     if not spec.pretrained:
         return
     if _looks_like_path(spec.pretrained):
-        if not Path(spec.pretrained).expanduser().is_file():
-            raise UsageError(f"backbone checkpoint not found: {spec.pretrained}")
+        _check_local(spec.pretrained, "")
         return
     tags = open_clip.list_pretrained_tags_by_model(spec.model)
     if spec.pretrained not in tags:
@@ -99,11 +145,46 @@ def validate_backbone(spec: BackboneSpec) -> None:
         raise UsageError(unknown_name_message(what, spec.pretrained, tags))
 
 
+def _validate_named(spec: BackboneSpec) -> None:
+    entry = spec.entry
+    if entry is None:
+        raise UsageError(f"unknown named backbone {spec.name!r}")
+    if not entry.supported:
+        others = [n for n, e in BACKBONES.items() if e.family == entry.family and e.supported]
+        raise UsageError(
+            f"backbone {entry.name}: its {entry.architecture} image tower is not a ViT, and the harness runs ViT "
+            f"towers only (use {' or '.join(others) or 'a ViT backbone'})"
+        )
+    if spec.pretrained:
+        _check_local(spec.pretrained, entry.member)
+    elif entry.source == "user_file":
+        raise UsageError(
+            f"backbone {entry.name}: its weights are not on the Hugging Face hub; download {entry.download} "
+            f"and pass --backbone {entry.name}:/path/to/{entry.member} (or the .zip itself)"
+        )
+
+
+def _check_local(text: str, member: str) -> None:
+    from benchmark.backbone.sources import archive_member, is_archive
+
+    path = Path(text).expanduser()
+    if not path.is_file():
+        raise UsageError(f"backbone checkpoint not found: {text}")
+    if is_archive(path):
+        archive_member(path, member)  # names the checkpoint inside, or says why it cannot
+
+
 def pretrained_tag(spec: BackboneSpec) -> str | None:
     """The open_clip pretrained tag whose weights `spec` downloads; None for files, random and embedded weights."""
     if spec.kind != "open_clip" or not spec.pretrained or _looks_like_path(spec.pretrained):
         return None
     return spec.pretrained
+
+
+def hub_source(spec: BackboneSpec) -> NamedBackbone | None:
+    """The registry entry whose hub file `spec` loads (None: no hub file, or a local copy named instead)."""
+    entry = spec.entry
+    return entry if entry is not None and entry.source == "hf_hub" and not spec.pretrained else None
 
 
 def _looks_like_path(text: str) -> bool:
@@ -121,38 +202,164 @@ def build_tiny_clip(seed: int = 0):
     return model.eval()
 
 
-def backbone_identity(spec: BackboneSpec) -> str:
-    """What identifies the weights, computed without loading them (part of run keys and cache keys)."""
+# -- weights files and identities ---------------------------------------------------------------------
+def weights_file(spec: BackboneSpec, *, fetch: bool = True):
+    """The checkpoint file `spec` loads, with its source and sha256 (None: no file, or not fetched).
+
+    Named backbones resolve their hub file (`fetch=False`: only from the cache) or the local file (an
+    archive's member extracted), and their digest must match the one trusted on first use.
+
+    Raises:
+        UsageError: a hub file absent offline or not downloadable; a digest other than the trusted one.
+    """
+    from benchmark.backbone.sources import WeightsFile, check_trust, file_digest, hub_file, local_file
+
+    if spec.kind not in (NAMED, "open_clip"):
+        return None
+    if spec.kind == "open_clip" and not (spec.pretrained and _looks_like_path(spec.pretrained)):
+        return None
+    entry = hub_source(spec)
+    if entry is not None:
+        hint = f"pass --backbone {entry.name}:/path/to/{entry.file_name}"
+        path = hub_file(entry.repo, entry.filename, label=spec.label, local_hint=hint, fetch=fetch)
+        if path is None:
+            return None
+        found = WeightsFile(path, f"{entry.repo}/{entry.filename}", file_digest(path))
+    else:
+        path, source = local_file(spec.pretrained, spec.entry.member if spec.entry else "")
+        found = WeightsFile(path, source, file_digest(path))
+    if spec.kind == NAMED:
+        check_trust(spec.name, found.source, found.sha256)
+    return found
+
+
+def _identity(spec: BackboneSpec, found) -> str:
+    if spec.kind == NAMED:
+        return f"{spec.name}@{found.sha256[:12] if found is not None else NOT_CACHED}"
+    return f"{spec.model}:file@{found.sha256[:12]}"
+
+
+def backbone_identity(spec: BackboneSpec, *, fetch: bool = True) -> str:
+    """What identifies the weights (part of run keys and cache keys), computed without loading them.
+
+    A checkpoint file is identified by its sha256 (`MODEL:file@<12 hex>`, `NAME@<12 hex>` for a named
+    backbone, whose hub file is fetched for it unless `fetch` is False: then an uncached one reads
+    `NAME@not-cached`).
+    """
     if spec.kind == WORLD:
         from benchmark.world.model import world_clip_digest
 
         return f"{WORLD}@{world_clip_digest()[:12]}"
-    if spec.kind == "open_clip" and spec.pretrained and _looks_like_path(spec.pretrained):
-        return f"{spec.model}:file@{file_sha256(Path(spec.pretrained).expanduser())[:12]}"
+    found = weights_file(spec, fetch=fetch)
+    if found is not None or spec.kind == NAMED:
+        return _identity(spec, found)
     if spec.kind == "open_clip" and not spec.pretrained:
         return f"{spec.model}:random-init-seed0"
     return spec.label
 
 
-def load_backbone(spec: BackboneSpec, device: str = "cpu"):
-    """Load the weights named by `spec` into a `FrozenClip` on `device`."""
+@dataclass(frozen=True)
+class PreparedBackbone:
+    """What a sweep knows of a backbone before any cell: its identity and the checks of its weights file.
+
+    Attributes:
+        identity: `backbone_identity` (the run keys' part).
+        sha256: the digest of the weights file ('' for tags, embedded and random weights, or a file not fetched).
+        report: the audit of the file's keys (None without a file).
+        tags: the run tags the load will add (`backbone_sha256`, and `partial_weights` for an allowed partial file).
+    """
+
+    identity: str
+    sha256: str = ""
+    report: WeightReport | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+def prepare_backbone(spec: BackboneSpec, *, require: bool = True, allow_partial: bool = False) -> PreparedBackbone:
+    """Everything about a backbone that can fail, checked before a sweep's first cell, without loading weights.
+
+    Fetches a named backbone's hub file (`require=False`, a dry run: only a cached one), checks its digest
+    against the trusted one and audits the file's keys against the architecture (names and shapes only).
+
+    Args:
+        spec: a parsed, validated backbone.
+        require: raise for a problem; False (a dry run) logs it as a warning instead and fetches nothing.
+        allow_partial: `--allow-partial-weights`: a file with missing or unexpected keys passes the audit.
+
+    Raises:
+        UsageError: the file cannot be had, its digest is not the trusted one, or it does not fill the architecture.
+    """
+    try:
+        found = weights_file(spec, fetch=require)
+    except UsageError as exc:
+        if require:
+            raise
+        log.warning("a run would stop here: %s", exc)
+        return PreparedBackbone(_identity(spec, None) if spec.kind == NAMED else spec.label)
+    if found is None:
+        return PreparedBackbone(backbone_identity(spec, fetch=False))
+    entry = spec.entry
+    try:
+        report = audit_file(
+            spec.model,
+            found.path,
+            quick_gelu=bool(entry and entry.quick_gelu),
+            label=spec.label,
+            allow_partial=allow_partial,
+        )
+    except UsageError as exc:
+        if require:
+            raise
+        log.warning("a run would stop here: %s", exc)
+        report = None
+    tags = {"backbone_sha256": found.sha256, **(report.tags() if report else {})}
+    return PreparedBackbone(_identity(spec, found), found.sha256, report, tags)
+
+
+# -- loading -----------------------------------------------------------------------------------------
+def load_backbone(spec: BackboneSpec, device: str = "cpu", *, allow_partial: bool = False):
+    """Load the weights named by `spec` into a `FrozenClip` on `device`.
+
+    A checkpoint file is audited (`allow_partial`: see `benchmark.backbone.audit`); the `FrozenClip`'s tags
+    carry the file's sha256 (`backbone_sha256`) and a partial load's counts (`partial_weights`).
+    """
     from benchmark.backbone.clip import FrozenClip
 
+    tags: dict[str, str] = {}
     if spec.kind == WORLD:
         from benchmark.world.model import load_world_clip
 
-        model = load_world_clip()
+        model, identity = load_world_clip(), backbone_identity(spec)
     elif spec.kind == RANDOM_TINY:
-        model = build_tiny_clip(spec.seed)
+        model, identity = build_tiny_clip(spec.seed), backbone_identity(spec)
     else:
-        model = _load_open_clip(spec)
-    return FrozenClip(model.float().to(device), identity=backbone_identity(spec))
+        validate_backbone(spec)
+        found = weights_file(spec)
+        if found is not None:
+            entry = spec.entry
+            model, report, layout = load_weights(
+                spec.model,
+                found.path,
+                quick_gelu=bool(entry and entry.quick_gelu),
+                label=spec.label,
+                allow_partial=allow_partial,
+            )
+            if entry is not None and layout != entry.format:
+                log.info(
+                    "backbone %s: the file is in the %s layout (%s is distributed as %s)",
+                    spec.label,
+                    layout,
+                    entry.name,
+                    entry.format,
+                )
+            identity, tags = _identity(spec, found), {"backbone_sha256": found.sha256, **report.tags()}
+        else:
+            model, identity = _load_open_clip(spec), backbone_identity(spec)
+    return FrozenClip(model.float().to(device), identity=identity, tags=tags)
 
 
 def _load_open_clip(spec: BackboneSpec):
-    validate_backbone(spec)
-    if spec.pretrained and _looks_like_path(spec.pretrained):
-        return load_checkpoint_file(spec.model, Path(spec.pretrained).expanduser())
+    """A tag's weights (cached file or open_clip's download), or a seeded random initialisation."""
     if spec.pretrained:
         return load_tagged(spec)
     log.warning("backbone %s: no pretrained weights named; the model is randomly initialised", spec.label)

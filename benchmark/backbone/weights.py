@@ -2,11 +2,12 @@
 
 Why the loading is done here rather than by `open_clip.create_model(pretrained=FILE)`: checkpoint files
 are read with `torch.load(weights_only=True)` only (never arbitrary pickles), wrapped state dicts
-(`{"state_dict": ...}`, `module.` prefixes from DDP) are unwrapped, a file that does not fit the named
-architecture fails with one line naming the first mismatch, and OpenAI-format files (the `clip`
-package's TorchScript archives, or state dicts carrying its `input_resolution`/`context_length`/
-`vocab_size` entries) are rebuilt by `open_clip.model.build_model_from_openai_state_dict`, which infers
-the architecture and uses QuickGELU as OpenAI trained with. Plain state dicts are loaded into `MODEL`
+(`{"state_dict": ...}`, `module.` prefixes from DDP) are unwrapped, every load is audited
+(`benchmark.backbone.audit`: a file that does not fill the named architecture, or holds more, fails with one
+line naming the missing and unexpected keys by tower, unless a partial load is allowed), and OpenAI-format
+files (the `clip` package's TorchScript archives, or state dicts carrying its `input_resolution`/
+`context_length`/`vocab_size` entries) are rebuilt by `open_clip.model.build_model_from_openai_state_dict`,
+which infers the architecture and uses QuickGELU as OpenAI trained with. Plain state dicts are loaded into `MODEL`
 as named: pick `MODEL-quickgelu` for weights trained with QuickGELU.
 
 Pretrained tags resolve to open_clip's download locations (`benchmark.plan.models` checks them before a
@@ -21,9 +22,11 @@ from __future__ import annotations
 import logging
 import os
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmark.backbone.audit import WeightReport, audit_state, enforce
 from benchmark.errors import UsageError
 
 log = logging.getLogger(__name__)
@@ -92,21 +95,42 @@ def _weight_locations(cfg: dict[str, Any]) -> list[tuple[str, Path | tuple[str, 
     return places
 
 
+def hub_cached_file(repo: str, filename: str) -> Path | None:
+    """The file `filename` of hub repository `repo` in the local Hugging Face cache (`main`), or None; no network."""
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(repo, filename, cache_dir=str(hf_cache_dir()))
+    return Path(found) if isinstance(found, str) and Path(found).is_file() else None
+
+
+def first_cached(places) -> Path | None:
+    """The first of `places` ((kind, where) pairs, as `_weight_locations` lists them) held by a local cache.
+
+    `("hf", (repo, file))` or `("hf", "repo/file")` is looked up in the hub cache; any other kind is a path
+    (`~` expanded now).
+    """
+    for kind, where in places:
+        if kind == "hf":
+            repo, filename = where if isinstance(where, tuple) else _split_hub_path(str(where))
+            found = hub_cached_file(repo, filename)
+            if found is not None:
+                return found
+        elif Path(where).expanduser().is_file():
+            return Path(where).expanduser()
+    return None
+
+
+def _split_hub_path(text: str) -> tuple[str, str]:
+    """`org/repo/dir/file` -> (`org/repo`, `dir/file`)."""
+    org, repo, filename = text.split("/", 2)
+    return f"{org}/{repo}", filename
+
+
 def cached_weights(model: str, tag: str) -> Path | None:
     """The local file holding the weights of `model:tag`, if some cache has it (no network)."""
     import open_clip
 
-    for kind, where in _weight_locations(open_clip.get_pretrained_cfg(model, tag)):
-        if kind == "hf":
-            from huggingface_hub import try_to_load_from_cache
-
-            repo, filename = where
-            found = try_to_load_from_cache(repo, filename, cache_dir=str(hf_cache_dir()))
-            if isinstance(found, str) and Path(found).is_file():
-                return Path(found)
-        elif Path(where).is_file():
-            return Path(where)
-    return None
+    return first_cached(_weight_locations(open_clip.get_pretrained_cfg(model, tag)))
 
 
 def load_tagged(spec):
@@ -147,12 +171,33 @@ def _is_torchscript(path: Path) -> bool:
         return any(name.endswith("/constants.pkl") or "/code/" in name for name in archive.namelist())
 
 
-def read_checkpoint(path: Path) -> tuple[dict[str, Any], bool]:
-    """The state dict in a checkpoint file and whether it is in OpenAI's format.
+@dataclass(frozen=True)
+class Checkpoint:
+    """The state dict of a checkpoint file and the layout it was found in.
+
+    Attributes:
+        state: `{name: tensor}`, unwrapped and without the `module.` prefix.
+        layout: a `benchmark.backbone.registry` format: `open_clip` (a plain state dict), `wrapped` (under
+            `state_dict`/`model`), `training` (keys prefixed `module.`, as open_clip's training saves them,
+            usually wrapped too) or `openai` (a TorchScript archive or a state dict with OpenAI's extra entries).
+    """
+
+    state: dict[str, Any]
+    layout: str
+
+    @property
+    def openai(self) -> bool:
+        """OpenAI's format: the architecture is read from the weights (QuickGELU)."""
+        return self.layout == "openai"
+
+
+def open_checkpoint(path: Path) -> Checkpoint:
+    """The state dict in a checkpoint file, and its layout.
 
     Unwraps `{"state_dict": ...}` / `{"model": ...}` and a `module.` prefix on every key. TorchScript
     archives (OpenAI releases) are opened with `torch.jit.load`, which restores TorchScript code but
-    unpickles no Python objects; anything else must load with `torch.load(weights_only=True)`.
+    unpickles no Python objects; anything else must load with `torch.load(weights_only=True)`, memory-mapped
+    when the file allows it (its tensors are read when used, so comparing names and shapes reads little).
 
     Raises:
         UsageError: the file cannot be read that way or holds no tensor state dict.
@@ -167,25 +212,42 @@ def read_checkpoint(path: Path) -> tuple[dict[str, Any], bool]:
             raise UsageError(
                 f"backbone checkpoint {path}: cannot read the TorchScript archive ({_first_line(exc)})"
             ) from None
-        return {k: v for k, v in state.items() if k not in ("attn_mask",)}, True
+        return Checkpoint({k: v for k, v in state.items() if k not in ("attn_mask",)}, "openai")
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
 
             obj: Any = load_file(str(path), device="cpu")
         else:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
+            obj = _torch_load(path)
     except Exception as exc:  # noqa: BLE001 - unpickling errors come in many types; all mean "not readable safely"
         raise UsageError(f"backbone checkpoint {path}: not a weights-only torch file ({_first_line(exc)})") from None
+    wrapped = False
     for key in ("state_dict", "model"):
         while isinstance(obj, dict) and isinstance(obj.get(key), dict):
-            obj = obj[key]
+            obj, wrapped = obj[key], True
     if not isinstance(obj, dict) or not obj or not all(isinstance(k, str) for k in obj):
         raise UsageError(f"backbone checkpoint {path}: no state dict found (expected {{name: tensor}})")
-    if all(k.startswith("module.") for k in obj):
+    prefixed = all(k.startswith("module.") for k in obj)
+    if prefixed:
         obj = {k[len("module.") :]: v for k, v in obj.items()}
-    openai = any(k in obj for k in OPENAI_MARKERS)
-    return obj, openai
+    if any(k in obj for k in OPENAI_MARKERS):
+        layout = "openai"
+    else:
+        layout = "training" if prefixed else "wrapped" if wrapped else "open_clip"
+    return Checkpoint(obj, layout)
+
+
+def _torch_load(path: Path) -> Any:
+    """`torch.load(weights_only=True)`, memory-mapped unless the file predates the zip serialisation."""
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except RuntimeError as exc:
+        if "mmap" not in str(exc):
+            raise
+    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def _model_config(model: str) -> dict[str, Any] | None:
@@ -194,18 +256,41 @@ def _model_config(model: str) -> dict[str, Any] | None:
     return TINY_CONFIG if model == TINY_MODEL else open_clip.get_model_config(model)
 
 
-def skeleton(model: str, *, quick_gelu: bool = False):
-    """A randomly initialised `model` (the architecture the weights are loaded into)."""
-    import open_clip
+def skeleton(model: str, *, quick_gelu: bool = False, device: str = "cpu"):
+    """A randomly initialised `model` (the architecture the weights are loaded into).
 
-    if model == TINY_MODEL:
-        return open_clip.model.CLIP(**{**TINY_CONFIG, "quick_gelu": TINY_CONFIG["quick_gelu"] or quick_gelu})
-    quiet = _DropRecords("No pretrained weights loaded")  # open_clip's warning before our own load
-    logging.getLogger().addFilter(quiet)
+    `device="meta"` builds it without memory or initialisation: its names and shapes only.
+    """
+    import open_clip
+    import torch
+
+    with torch.device(device):
+        if model == TINY_MODEL:
+            return open_clip.model.CLIP(**{**TINY_CONFIG, "quick_gelu": TINY_CONFIG["quick_gelu"] or quick_gelu})
+        quiet = _DropRecords("No pretrained weights loaded")  # open_clip's warning before our own load
+        logging.getLogger().addFilter(quiet)
+        try:
+            return open_clip.create_model(model, precision="fp32", force_quick_gelu=quick_gelu, device=device)
+        finally:
+            logging.getLogger().removeFilter(quiet)
+
+
+def seeded_skeleton(model: str, *, quick_gelu: bool = False):
+    """`skeleton` initialised from seed 0: weights a partial load leaves out are the same in every worker."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return skeleton(model, quick_gelu=quick_gelu)
+
+
+def expected_shapes(model: str, *, quick_gelu: bool = False) -> dict[str, tuple[int, ...]]:
+    """Name -> shape of every tensor `model` loads (built on the meta device: no memory, no initialisation)."""
     try:
-        return open_clip.create_model(model, precision="fp32", force_quick_gelu=quick_gelu)
-    finally:
-        logging.getLogger().removeFilter(quiet)
+        net = skeleton(model, quick_gelu=quick_gelu, device="meta")
+    except (RuntimeError, NotImplementedError, TypeError, ValueError):  # a tower that cannot be built on meta
+        net = skeleton(model, quick_gelu=quick_gelu)
+    return {k: tuple(v.shape) for k, v in net.state_dict().items()}
 
 
 class _DropRecords(logging.Filter):
@@ -232,7 +317,10 @@ def _openai_architecture(state: dict[str, Any]) -> dict[str, int]:
 
 
 def _check_openai_fits(model: str, state: dict[str, Any], path: Path) -> None:
-    """One line naming the first size that differs between an OpenAI-format file and `model`."""
+    """One line naming the first size that differs between an OpenAI-format file and `model`.
+
+    A file lacking the entries the sizes are read from is left to the audit, which names what it lacks.
+    """
     cfg = _model_config(model)
     if not cfg or "visual.proj" not in state or not isinstance(cfg.get("vision_cfg"), dict):
         return  # ResNet or custom towers: the architecture is taken from the file as is
@@ -246,7 +334,10 @@ def _check_openai_fits(model: str, state: dict[str, Any], path: Path) -> None:
         "text layers": text.get("layers"),
         "context length": text.get("context_length"),
     }
-    found = _openai_architecture(state)
+    try:
+        found = _openai_architecture(state)
+    except KeyError:
+        return
     for key, want in expected.items():
         if isinstance(want, int) and found[key] != want:
             raise UsageError(
@@ -255,43 +346,79 @@ def _check_openai_fits(model: str, state: dict[str, Any], path: Path) -> None:
             )
 
 
-def load_checkpoint_file(model: str, path: Path, *, quick_gelu: bool = False, label: str = ""):
-    """Build `model` with the weights of a local checkpoint file (UsageError with one line on any mismatch)."""
+def _prepared_state(model: str, checkpoint: Checkpoint, path: Path, own: dict[str, Any]) -> dict[str, Any]:
+    """The checkpoint's tensors named and shaped as `model`'s (`own`: its names and shapes) expect them."""
+    state = checkpoint.state
+    if checkpoint.openai:
+        _check_openai_fits(model, state, path)
+    state = {k: v for k, v in state.items() if not (k in IGNORED_KEYS and k not in own)}
+    for key in ("logit_scale", "logit_bias"):
+        if key in state and key in own and state[key].ndim != len(own[key]):
+            state[key] = state[key].reshape(own[key])
+    return state
+
+
+def audit_file(
+    model: str, path: Path, *, quick_gelu: bool = False, label: str = "", allow_partial: bool = False
+) -> WeightReport:
+    """Check that a checkpoint file fills `model`, without loading its weights (names and shapes only).
+
+    What a sweep calls before any cell, so that a checkpoint the load would refuse stops it with exit 2.
+
+    Raises:
+        UsageError: the file is unreadable, or does not fit `model` (`benchmark.backbone.audit.enforce`).
+    """
+    label = label or f"{model}:{path}"
+    checkpoint = open_checkpoint(Path(path))
+    own = expected_shapes(model, quick_gelu=quick_gelu or checkpoint.openai)
+    state = _prepared_state(model, checkpoint, Path(path), own)
+    return enforce(audit_state(own, state), label=label, model=model, allow_partial=allow_partial)
+
+
+def load_weights(
+    model: str, path: Path, *, quick_gelu: bool = False, label: str = "", allow_partial: bool = False
+) -> tuple[Any, WeightReport, str]:
+    """Build `model` with the weights of a local checkpoint file, audited: (model, report, the file's layout).
+
+    Every tensor of `model` must come from the file and the file must hold nothing else (a strict load);
+    `allow_partial` lets missing weights keep a seeded initialisation and ignores unexpected ones.
+    OpenAI-format files use QuickGELU whatever `quick_gelu` says, as OpenAI trained them.
+
+    Raises:
+        UsageError: one line, for an unreadable file or one that does not fit `model` (see `audit`).
+    """
     import open_clip
     import torch
 
     label = label or f"{model}:{path}"
-    state, openai = read_checkpoint(Path(path))
-    if openai:
-        _check_openai_fits(model, state, Path(path))
-        state = {k: v for k, v in state.items() if k not in IGNORED_KEYS}
-        try:
-            built = open_clip.model.build_model_from_openai_state_dict(dict(state), quick_gelu=True).float()
-            # the builder rounds weights to fp16 (as OpenAI's release is); reload them at the file's precision
-            built.load_state_dict(state, strict=True)
-        except (KeyError, RuntimeError, ValueError, AssertionError) as exc:
-            raise UsageError(
-                f"cannot load backbone {label}: not a loadable OpenAI state dict ({_first_line(exc)})"
-            ) from None
-        return built.float()
-    net = skeleton(model, quick_gelu=quick_gelu)
-    own = net.state_dict()
-    state = {k: v for k, v in state.items() if not (k in IGNORED_KEYS and k not in own)}
-    for key in ("logit_scale", "logit_bias"):
-        if key in state and key in own and state[key].ndim != own[key].ndim:
-            state[key] = state[key].reshape(own[key].shape)
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    wrong = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
-    if missing or unexpected or wrong:
-        if wrong:
-            key = wrong[0]
-            detail = f"{key} has shape {tuple(state[key].shape)}, {model} expects {tuple(own[key].shape)}"
-        else:
-            detail = f"{len(missing)} missing keys (first {missing[0]!r})" if missing else ""
-            if unexpected:
-                detail += f"{'; ' if detail else ''}{len(unexpected)} unexpected keys (first {unexpected[0]!r})"
-        raise UsageError(f"cannot load backbone {label}: the file does not fit {model}: {detail}")
+    checkpoint = open_checkpoint(Path(path))
+    if checkpoint.openai:
+        own = expected_shapes(model, quick_gelu=True)
+        state = _prepared_state(model, checkpoint, Path(path), own)
+        report = enforce(audit_state(own, state), label=label, model=model, allow_partial=allow_partial)
+        if report.complete:  # the architecture is read from the file, heads included, as OpenAI built it
+            try:
+                built = open_clip.model.build_model_from_openai_state_dict(dict(state), quick_gelu=True).float()
+                # the builder rounds weights to fp16 (as OpenAI's release is); reload them at the file's precision
+                built.load_state_dict(state, strict=True)
+            except (KeyError, RuntimeError, ValueError, AssertionError) as exc:
+                raise UsageError(
+                    f"cannot load backbone {label}: not a loadable OpenAI state dict ({_first_line(exc)})"
+                ) from None
+            return built.float().eval(), report, checkpoint.layout
+        net = seeded_skeleton(model, quick_gelu=True)  # a partial OpenAI file: the named architecture
+    else:
+        net = seeded_skeleton(model, quick_gelu=quick_gelu)
+        own = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+        state = _prepared_state(model, checkpoint, Path(path), own)
+        report = enforce(audit_state(own, state), label=label, model=model, allow_partial=allow_partial)
     with torch.no_grad():
-        net.load_state_dict(state, strict=True)
-    return net.float().eval()
+        net.load_state_dict({k: v for k, v in state.items() if k in own}, strict=report.complete)
+    return net.float().eval(), report, checkpoint.layout
+
+
+def load_checkpoint_file(
+    model: str, path: Path, *, quick_gelu: bool = False, label: str = "", allow_partial: bool = False
+):
+    """Build `model` with the weights of a local checkpoint file (UsageError with one line on any mismatch)."""
+    return load_weights(model, path, quick_gelu=quick_gelu, label=label, allow_partial=allow_partial)[0]

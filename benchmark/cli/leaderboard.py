@@ -12,7 +12,7 @@ def add_parser(sub) -> None:
         help="rebuild leaderboard CSV/MD/PNG files from the runs' result rows",
         description="Rebuild results/leaderboard_<protocol>.{csv,md,png} and runs_<protocol>.csv from the result "
         "rows (results.json) of every finished run in the tracking store, or with --from-runs from a runs CSV "
-        "written earlier (no tracking store needed).",
+        "written earlier (no tracking store needed); with --matrix also the backbone x method matrix.",
     )
     p.add_argument("--protocol", default=None, help="one protocol (default: every protocol with runs)")
     p.add_argument("--profile", default="world", help="only runs of this profile (default world)")
@@ -24,6 +24,12 @@ def add_parser(sub) -> None:
         metavar="CSV",
         help="rebuild from this runs_<protocol>.csv instead of the tracking store (needs --protocol)",
     )
+    p.add_argument(
+        "--matrix",
+        action="store_true",
+        help="also write matrix_<protocol>.{csv,md,png}: the headline number per method (rows) and backbone "
+        "(columns) with its 95%% interval and the gain over zero-shot on the same backbone",
+    )
     p.set_defaults(handler=cmd_leaderboard)
 
 
@@ -34,6 +40,7 @@ def cmd_leaderboard(args) -> int:
     from benchmark.paths import default_tracking_uri, results_dir
     from benchmark.plan.profiles import get_profile
     from benchmark.registry import PROTOCOLS
+    from benchmark.results.matrix import matrix_paths
 
     out = Path(args.results_dir) if args.results_dir else results_dir()
     profile = get_profile(args.profile)
@@ -51,8 +58,10 @@ def cmd_leaderboard(args) -> int:
         except (ValueError, KeyError) as exc:
             raise UsageError(f"--from-runs: {exc}") from None
         order = protocol.leaderboard_order(profile)
-        path, _ = write_leaderboard(protocol.name, long, out, profile=profile.name, order=order)
+        path, _ = write_leaderboard(protocol.name, long, out, profile=profile.name, order=order, matrix=args.matrix)
         print(path)
+        if args.matrix:
+            print(matrix_paths(out, protocol.name)[0])
         return 0
 
     from benchmark.results.leaderboard import rebuild
@@ -67,7 +76,9 @@ def cmd_leaderboard(args) -> int:
         if not args.protocol and tracker.experiment_id(protocol.name, create=False) is None:
             continue
         order = protocol.leaderboard_order(profile)
-        print(rebuild(tracker, protocol.name, out, profile=profile.name, order=order))
+        print(rebuild(tracker, protocol.name, out, profile=profile.name, order=order, matrix=args.matrix))
+        if args.matrix:
+            print(matrix_paths(out, protocol.name)[0])
         written += 1
     if not written:
         print("no runs found in", uri)

@@ -1,12 +1,14 @@
-"""`python -m benchmark list`: registered methods, protocols and datasets, without importing torch."""
+"""`python -m benchmark list`: registered methods, protocols, datasets and named backbones, without importing torch."""
 
 from __future__ import annotations
+
+KINDS = ["all", "methods", "protocols", "datasets", "backbones"]
 
 
 def add_parser(sub) -> None:
     """Add `list` to the CLI."""
-    p = sub.add_parser("list", help="list methods, protocols or datasets (no torch import)")
-    p.add_argument("what", nargs="?", default="all", choices=["all", "methods", "protocols", "datasets"])
+    p = sub.add_parser("list", help="list methods, protocols, datasets or named backbones (no torch import)")
+    p.add_argument("what", nargs="?", default="all", choices=KINDS)
     p.add_argument("--profile", default="world")
     p.set_defaults(handler=cmd_list)
 
@@ -35,4 +37,34 @@ def cmd_list(args) -> int:
         for name, spec in profile.datasets.items():
             count = f"{len(spec.classnames)} classes" if spec.classnames else "classes from the split file"
             print(f"  {name:<13} {spec.folder}/{spec.split_file:<20} {count}")
+    if args.what in ("all", "backbones"):
+        print("backbones (--backbone NAME, any case; also any open_clip MODEL[:TAG] or MODEL:FILE):")
+        for line in backbone_table():
+            print(f"  {line}")
+        print(
+            "  NAME:FILE loads a local copy of a named backbone's file; `your file` ones need it (checkpoint or .zip)"
+        )
     return 0
+
+
+def backbone_table() -> list[str]:
+    """The named backbones, one row each: name, architecture, source, format, whether the weights are local."""
+    from benchmark.backbone.registry import BACKBONES
+
+    rows = [("name", "architecture", "source", "format", "local")]
+    rows += [(e.name, e.architecture, e.where, e.format_text, _local(e)) for e in BACKBONES.values()]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1] for row in rows]
+
+
+def _local(entry) -> str:
+    """Whether the weights are in the local caches (no network, no torch)."""
+    from benchmark.backbone.weights import first_cached
+
+    if entry.source == "hf_hub":
+        state = "cached" if first_cached([("hf", (entry.repo, entry.filename))]) else "not cached"
+    elif entry.source == "open_clip":
+        state = "cached" if first_cached(entry.locations) else "not cached"
+    else:
+        state = "your file"
+    return state if entry.supported else f"{state}; not runnable (a ResNet image tower)"

@@ -64,6 +64,7 @@ _RUN_OPTIONS: list = []  # config_file.Option per run option (the keys a --confi
 _CONFIG_KINDS = {
     "methods": "names",
     "datasets": "names",
+    "backbones": "names",
     "seeds": "ints",
     "shots": "ints",
     "workers": "int",
@@ -99,7 +100,19 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--backbone",
         default=None,
-        help="world | random-tiny[:SEED] | tiny:FILE | MODEL[:PRETRAINED or FILE] (paper default ViT-B-16:openai)",
+        help="world | random-tiny[:SEED] | NAME[:FILE] (list backbones) | tiny:FILE | MODEL[:PRETRAINED or FILE]"
+        " (paper default ViT-B-16:openai)",
+    )
+    p.add_argument(
+        "--backbones",
+        default=None,
+        help="comma-separated backbones (each as --backbone), one more axis of the sweep; not with --backbone",
+    )
+    p.add_argument(
+        "--allow-partial-weights",
+        action="store_true",
+        help="load a backbone checkpoint that leaves weights at their initialisation or holds extra keys"
+        " (refused otherwise); runs are tagged partial_weights=<n missing>",
     )
     p.add_argument(
         "--preset", action="append", default=[], help="PRESET for every method that has it, or METHOD=PRESET"
@@ -163,6 +176,12 @@ def _resolve_run_args(args: argparse.Namespace) -> argparse.Namespace:
     given = {dest: getattr(args, dest) for dest in _RUN_DEFAULTS}
     config = load_run_config(args.config, _RUN_OPTIONS) if args.config else {}
     resolved = argparse.Namespace(**merge(config, given, _RUN_DEFAULTS))
+    if resolved.backbone is not None and resolved.backbones is not None:
+        flags = [dest for dest in ("backbone", "backbones") if given[dest] is not None]
+        if len(flags) != 1:
+            raise UsageError("--backbone and --backbones are mutually exclusive: give one backbone or a list")
+        # a flag wins over the config file's other spelling, as any flag wins over the file
+        setattr(resolved, "backbones" if flags[0] == "backbone" else "backbone", None)
     if resolved.quiet and not args.quiet:
         logging.getLogger().setLevel(logging.WARNING)  # `quiet: true` in the file
     return resolved
@@ -180,6 +199,8 @@ def _request(args):
         shots=_int_list(args.shots, "--shots") if args.shots is not None else None,
         profile=args.profile,
         backbone=args.backbone,
+        backbones=_names(args.backbones) if args.backbones is not None else None,
+        allow_partial_weights=args.allow_partial_weights,
         presets=_presets(args.preset),
         overrides=parse_assignments(args.overrides),
         data_root=args.data_root,
@@ -209,6 +230,7 @@ def cmd_run(args) -> int:
         tracking_uri=args.tracking_uri or default_tracking_uri(),
         results_dir=Path(args.results_dir) if args.results_dir else results_dir(),
         force=args.force,
+        allow_partial_weights=args.allow_partial_weights,
         executor=args.executor,
         workers=workers,
         device=args.device,

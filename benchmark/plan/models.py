@@ -1,7 +1,8 @@
 """Every model a sweep loads is checked before its first cell, instead of being found missing inside one.
 
 A sweep loads up to three models: the backbone (an open_clip pretrained tag such as `ViT-B-16:openai`
-downloads from the Hugging Face hub or a URL) and, when a selected method uses captions (BiMoRS), the
+downloads from the Hugging Face hub or a URL; a named backbone such as `remoteclip-vit-b-32` is one file
+of a hub repository) and, when a selected method uses captions (BiMoRS), the
 profile's captioner (`blip2`: `Salesforce/blip2-flan-t5-xl` through transformers) and caption encoder
 (`bert-base-uncased` from the hub; `all-minilm-l6-v2` ships in a package). Loaded lazily inside a cell,
 a model missing on an offline machine cost minutes of the hub client's retries, file by file, and then
@@ -35,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from benchmark.backbone.weights import cached_weights, hf_cache_dir, offline_variable
+from benchmark.backbone.weights import cached_weights, hf_cache_dir, hub_cached_file, offline_variable
 from benchmark.errors import UsageError
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,8 @@ class Model:
         asks_hub: loading it from the cache still asks the hub about each file (transformers does,
             unless offline mode is set).
         other_way: how else to provide it on an offline machine ('' for none).
+        files: the files of hub repo `name` that are needed, when not the whole repo (a named backbone's
+            checkpoint): named in the message and its `hf download` command.
     """
 
     role: str
@@ -70,6 +73,7 @@ class Model:
     problem: str
     asks_hub: bool
     other_way: str = ""
+    files: tuple[str, ...] = ()
 
 
 MISSING = "not cached"
@@ -160,9 +164,17 @@ def _probe(url: str) -> bool:
 
 # -- what each model needs --------------------------------------------------------------------------
 def _backbone_model(spec) -> Model | None:
-    """The backbone's pretrained weights when they come from a tag (None: a file, embedded or random)."""
-    from benchmark.backbone.load import pretrained_tag
+    """The backbone's weights when they come from a tag or a named backbone's hub file.
 
+    None for a local file (checked by `validate_backbone`), embedded or random weights.
+    """
+    from benchmark.backbone.load import hub_source, pretrained_tag
+
+    entry = hub_source(spec)
+    if entry is not None:  # one file of a hub repository, fetched by `benchmark.backbone.sources.hub_file`
+        problem = "" if hub_cached_file(entry.repo, entry.filename) is not None else MISSING
+        local = f"pass --backbone {entry.name}:/path/to/{entry.file_name}"
+        return Model(f"backbone {spec.label}", entry.repo, hub_endpoint(), problem, False, local, (entry.filename,))
     tag = pretrained_tag(spec)
     if tag is None:
         return None
@@ -207,15 +219,7 @@ def _encoder_models(name: str) -> list[Model]:
 
 def _hub_model(role: str, repo: str, groups: tuple[tuple[str, ...], ...]) -> Model:
     """A transformers model by hub name: complete in the local cache (files of the `main` revision), or not."""
-    from huggingface_hub import try_to_load_from_cache
-
-    cache = str(hf_cache_dir())
-
-    def lookup(filename: str) -> Path | None:
-        found = try_to_load_from_cache(repo, filename, cache_dir=cache)
-        return Path(found) if isinstance(found, str) and Path(found).is_file() else None
-
-    gap = _first_gap(lookup, groups)
+    gap = _first_gap(lambda filename: hub_cached_file(repo, filename), groups)
     problem = MISSING if gap == _gap_text(CONFIG) else gap and f"incomplete: {gap}"
     return Model(role, repo, hub_endpoint(), problem, True)
 
@@ -263,7 +267,7 @@ def _message(blocked: list[Model], why: Callable[[str], str]) -> str:
     hub = [m for m in blocked if m.host == hub_endpoint()] if blocked else []
     if hub:
         needs = _join([_needs(m) + (f" ({m.problem})" if m.problem != MISSING else "") for m in hub])
-        commands = _join([f"`hf download {m.name}`" for m in hub])
+        commands = _join([f"`hf download {' '.join((m.name, *m.files))}`" for m in hub])
         others = "".join(f" (or {m.other_way})" for m in hub if m.other_way)
         parts.append(
             f"{needs}, which the Hugging Face cache ({hf_cache_dir()}) lacks, and {why(hub[0].host)}: on a connected"
@@ -276,7 +280,13 @@ def _message(blocked: list[Model], why: Callable[[str], str]) -> str:
 
 
 def _needs(model: Model) -> str:
-    """`captioner blip2 needs Salesforce/blip2-flan-t5-xl`, or `caption encoder bert-base-uncased` alone."""
+    """`captioner blip2 needs Salesforce/blip2-flan-t5-xl`, or `caption encoder bert-base-uncased` alone.
+
+    A model needing some files of its repo names them:
+    `backbone remoteclip-vit-b-32 needs RemoteCLIP-ViT-B-32.pt of chendelong/RemoteCLIP`.
+    """
+    if model.files:
+        return f"{model.role} needs {_join(list(model.files))} of {model.name}"
     return model.role if model.role.endswith(f" {model.name}") else f"{model.role} needs {model.name}"
 
 

@@ -34,7 +34,9 @@ class SweepRequest:
     seeds: Sequence[int] | None = None  # None: the profile's default seeds
     shots: Sequence[int] | None = None  # None: the protocol's default shots (16; few-shot 1,2,4,8,16)
     profile: str = "world"
-    backbone: str | None = None
+    backbone: str | None = None  # None: the profile's backbone
+    backbones: Sequence[str] | None = None  # several backbones: one more axis of the sweep (not with `backbone`)
+    allow_partial_weights: bool = False  # load a checkpoint the weight audit finds incomplete (tagged)
     presets: dict[str, str] = field(default_factory=dict)  # method (or "*") -> preset
     overrides: dict[str, Any] = field(default_factory=dict)
     data_root: str | None = None
@@ -125,7 +127,7 @@ def build_plan(request: SweepRequest, *, require_models: bool = True) -> Plan:
     method uses captions) must be local or downloadable (`benchmark.plan.models.check_models`);
     `require_models=False` (a dry run, which loads nothing) only warns about one that is not.
     """
-    from benchmark.backbone.load import backbone_identity, parse_backbone, validate_backbone
+    from benchmark.backbone.load import prepare_backbone
     from benchmark.plan.models import check_models
 
     profile = get_profile(request.profile)
@@ -148,8 +150,7 @@ def build_plan(request: SweepRequest, *, require_models: bool = True) -> Plan:
     for key in request.presets:
         if key != "*" and key not in METHODS:
             raise UsageError(unknown_name_message("method in --preset", key, METHODS.names()))
-    backbone = parse_backbone(request.backbone or profile.backbone)
-    validate_backbone(backbone)
+    backbones = _backbones(request, profile)
     cells = protocol.plan(dataset_names, profile)
     names = sorted({c.dataset for c in cells} | {t for c in cells for t in c.targets})
     for name in names:
@@ -186,10 +187,16 @@ def build_plan(request: SweepRequest, *, require_models: bool = True) -> Plan:
             log.info("%s: %s; its %s evaluations of unseen classes will read n/a", name, reason, protocol.name)
     # After the input files (their mistakes are cheaper to report), before any cell: at most one network probe.
     captions = any(METHODS.get(name).requirements.captions for name in methods)
-    check_models(profile, backbone, captions=captions, require=require_models)
-    identity = backbone_identity(backbone)
+    for index, backbone in enumerate(backbones):  # the captioner and encoder are the same for every backbone
+        check_models(profile, backbone, captions=captions and index == 0, require=require_models)
+    identities = {
+        b.label: prepare_backbone(b, require=require_models, allow_partial=request.allow_partial_weights).identity
+        for b in backbones
+    }
     specs, labels = [], {}
-    for name in methods:
+    # Backbone outermost: the cells of one backbone are contiguous, so a worker, taking cells in plan order,
+    # moves on to the next backbone at most once instead of holding every backbone from its first cells.
+    for backbone, name in itertools.product(backbones, methods):
         preset, method_cfg, train_cfg, applied = resolved[name]
         cls = METHODS.get(name)
         captions = f"{profile.captioner}/{profile.caption_encoder}" if cls.requirements.captions else ""
@@ -213,7 +220,7 @@ def build_plan(request: SweepRequest, *, require_models: bool = True) -> Plan:
                 shots=shots,
                 profile=profile.name,
                 backbone=backbone.label,
-                backbone_identity=identity,
+                backbone_identity=identities[backbone.label],
                 split_digests=tuple((d, datasets[d].split.sha256) for d in used),
                 captions=captions,
                 harness_version=__version__,
@@ -224,6 +231,30 @@ def build_plan(request: SweepRequest, *, require_models: bool = True) -> Plan:
                 spec, profile, datasets, default=cls.default_preset(profile.name, protocol.name), protocol=protocol
             )
     return Plan(profile, protocol, specs, labels, data_root, datasets)
+
+
+def _backbones(request: SweepRequest, profile: Profile) -> list[Any]:
+    """The parsed, validated backbones of a sweep, in the order asked, one per label (a repeat is one axis value).
+
+    `backbone` names one (default: the profile's), `backbones` several; each is checked exactly as a single
+    `--backbone` is, before any work.
+    """
+    from benchmark.backbone.load import parse_backbone, validate_backbone
+
+    if request.backbone and request.backbones is not None:
+        raise UsageError("--backbone and --backbones are mutually exclusive: give one backbone or a list")
+    if request.backbones is None:
+        texts = [request.backbone or profile.backbone]
+    else:
+        texts = [b.strip() for b in request.backbones if b.strip()]
+        if not texts:
+            raise UsageError("--backbones is empty")
+    parsed: dict[str, Any] = {}
+    for text in texts:
+        backbone = parse_backbone(text)
+        validate_backbone(backbone)
+        parsed.setdefault(backbone.label, backbone)
+    return list(parsed.values())
 
 
 DETERMINISTIC_SEED = 0  # the seed (and shots 0) of the single run of a method that trains nothing

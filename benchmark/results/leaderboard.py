@@ -118,13 +118,17 @@ def collapsed_runs(protocol: str, long: pd.DataFrame) -> pd.DataFrame:
     """Trained runs whose accuracy on what they trained on ends below zero-shot CLIP's.
 
     The table kind's `trained_subset` of the training dataset (b2n: base; otherwise all classes) is
-    compared with the run of the plain `zeroshot` method on the same dataset and backbone (nothing is
-    flagged without one). Such a run has unlearned what the frozen model already knew: it is counted in
-    the Markdown footnote and tagged `collapsed=yes` in MLflow instead of being silently averaged away.
+    compared with the run of the plain `zeroshot` method on the same dataset and backbone (labelled
+    `zeroshot[<backbone>]` off the profile's backbone; nothing is flagged without one). Such a run has
+    unlearned what the frozen model already knew: it is counted in the Markdown footnote and tagged
+    `collapsed=yes` in MLflow instead of being silently averaged away.
     """
+    from benchmark.results.matrix import is_reference
+
     subset = table_kind(protocol).trained_subset
     own = long[(long.metric == "acc") & (long.subset == subset) & (long.eval_dataset == long.train_dataset)]
-    zero = own[own.method == "zeroshot"].groupby(["backbone", "train_dataset"])["value"].first()
+    reference = pd.Series([is_reference(m, b) for m, b in zip(own.method, own.backbone)], index=own.index, dtype=bool)
+    zero = own[reference].groupby(["backbone", "train_dataset"])["value"].first()
     rows = []
     for row in own.itertuples(index=False):
         if not _trains(row.method) or (row.backbone, row.train_dataset) not in zero.index:
@@ -156,9 +160,17 @@ def write_atomic(frame: pd.DataFrame, path: Path) -> None:
 
 
 def write_leaderboard(
-    protocol: str, long: pd.DataFrame, out_dir: Path, *, profile: str | None, order: Iterable[str] = ()
+    protocol: str,
+    long: pd.DataFrame,
+    out_dir: Path,
+    *,
+    profile: str | None,
+    order: Iterable[str] = (),
+    matrix: bool = False,
 ) -> tuple[Path, pd.DataFrame]:
     """Write `runs_<name>.csv`, `leaderboard_<name>.csv` and the `.md`/`.png` views from a long table.
+
+    `matrix`: also the backbone x method matrix, `matrix_<name>.csv/.md/.png` (`benchmark.results.matrix`).
 
     Returns:
         The leaderboard CSV's path and the collapsed runs found.
@@ -177,11 +189,25 @@ def write_leaderboard(
     write_reports(
         protocol, wide, out_dir, profile=profile, seeds=seed_values(protocol, long, order), collapsed=collapsed
     )
+    if matrix:
+        from benchmark.results.matrix import write_matrix
+
+        write_matrix(protocol, long, out_dir, profile=profile, order=order)
     return path, collapsed
 
 
-def rebuild(tracker, protocol: str, out_dir: Path, *, profile: str | None = None, order: Iterable[str] = ()) -> Path:
-    """Regenerate a protocol's leaderboard files from the tracking store (see `write_leaderboard`).
+def rebuild(
+    tracker,
+    protocol: str,
+    out_dir: Path,
+    *,
+    profile: str | None = None,
+    order: Iterable[str] = (),
+    matrix: bool = False,
+) -> Path:
+    """Regenerate a protocol's leaderboard files (and with `matrix` its matrix) from the tracking store.
+
+    See `write_leaderboard`.
 
     Collapsed runs (`collapsed_runs`) get the MLflow tag `collapsed=yes` on the way.
     """
@@ -189,7 +215,7 @@ def rebuild(tracker, protocol: str, out_dir: Path, *, profile: str | None = None
     long = long_rows(runs)
     profiles = {r.tags.get("profile") for r in runs}
     shown = profile or (profiles.pop() if len(profiles) == 1 else None)
-    path, collapsed = write_leaderboard(protocol, long, out_dir, profile=shown, order=order)
+    path, collapsed = write_leaderboard(protocol, long, out_dir, profile=shown, order=order, matrix=matrix)
     tagged = {r.run_id for r in runs if r.tags.get("collapsed") == "yes"}
     for run_id in set(collapsed.run_id) - tagged:
         tracker.client.set_tag(run_id, "collapsed", "yes")

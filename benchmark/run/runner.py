@@ -35,6 +35,7 @@ class RunOptions:
     tracking_uri: str
     results_dir: Path
     force: bool = False
+    allow_partial_weights: bool = False  # the backbone's weight audit may leave weights initialised
     executor: str = "auto"  # `resolve_layout` picks one
     workers: int = 0  # 0: as many as the layout suits (`resolve_layout`)
     threads: int = 0  # torch threads per worker; 0: the cores shared among the workers
@@ -185,6 +186,7 @@ def _worker_env(plan: Plan, options: RunOptions, uri: str, in_process: bool) -> 
         # Share the cores: N workers with torch's default of all cores each would oversubscribe them.
         threads=options.threads or (max(1, (os.cpu_count() or 1) // options.workers) if parallel else 0),
         force=options.force,
+        allow_partial_weights=options.allow_partial_weights,
     )
 
 
@@ -218,17 +220,22 @@ def run_sweep(request: SweepRequest, options: RunOptions) -> SweepOutcome:
         in_process = getattr(executor, "IN_PROCESS", False)
         with _serve(options, in_process) as uri:
             _execute(executor, pending, plan, options, _worker_env(plan, options, uri, in_process), outcome)
+    several_backbones = len({spec.backbone for spec in plan.specs}) > 1  # then the backbone x method matrix too
     outcome.leaderboard = rebuild(
         tracker,
         protocol,
         options.results_dir,
         profile=plan.profile.name,
         order=plan.protocol.leaderboard_order(plan.profile),
+        matrix=several_backbones,
     )
     if outcome.parent_run_id:
+        from benchmark.results.matrix import matrix_paths
         from benchmark.results.report import log_sweep_reports, report_paths
 
-        log_sweep_reports(tracker, outcome.parent_run_id, report_paths(options.results_dir, protocol))
+        reports = report_paths(options.results_dir, protocol)
+        reports += matrix_paths(options.results_dir, protocol) if several_backbones else []
+        log_sweep_reports(tracker, outcome.parent_run_id, reports)
     return outcome
 
 

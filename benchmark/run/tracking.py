@@ -159,18 +159,27 @@ class Tracker:
         )
         return run.info.run_id
 
-    def start_cell(self, spec: RunSpec, parent_id: str | None, *, label: str, claim: CellClaim | None = None) -> str:
+    def start_cell(
+        self,
+        spec: RunSpec,
+        parent_id: str | None,
+        *,
+        label: str,
+        claim: CellClaim | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> str:
         """Open a cell's run with its tags and resolved config as params.
 
         With a `claim` (`claim_cell`), the claim is kept alive by the run's heartbeats and released when
-        the run is closed (`finish`, `fail`).
+        the run is closed (`finish`, `fail`). `tags` adds tags of the worker's state (the loaded weights').
         """
         from mlflow.entities import Param
 
         experiment_id = self.experiment_id(spec.protocol)
         from benchmark.results.artifacts import git_sha
 
-        tags = {**spec.tags(), "label": label, "kind": "cell", "git_sha": git_sha(), **self._worker_tags()}
+        tags = {**spec.tags(), **(tags or {}), "label": label, "kind": "cell", "git_sha": git_sha()}
+        tags.update(self._worker_tags())
         if parent_id:
             tags["mlflow.parentRunId"] = parent_id
         if claim is not None:

@@ -37,6 +37,7 @@ class WorkerEnv:
     progress: bool = False
     threads: int = 0  # torch threads in this worker; 0 keeps torch's default
     force: bool = False  # run cells even when another sweep finished or is running them
+    allow_partial_weights: bool = False  # load a backbone checkpoint the weight audit finds incomplete
 
 
 @dataclass
@@ -101,7 +102,7 @@ def build_context(env: WorkerEnv, backbone: str):
     device = resolve_device(env.device)
     root = _cache_root(env)
     profile = get_profile(env.profile)
-    clip = load_backbone(parse_backbone(backbone), device=device)
+    clip = load_backbone(parse_backbone(backbone), device=device, allow_partial=env.allow_partial_weights)
     cache = FeatureCache(root / "features" / "features.sqlite") if env.fast.feature_cache else None
     return CellContext(
         profile=profile,
@@ -118,6 +119,9 @@ def _services(env: WorkerEnv, backbone: str):
     """The per-process tracker and cell context (built on first use, then reused)."""
     key = (env, backbone)
     if key not in _SERVICES:
+        # Cells come ordered by backbone (`build_plan`): a worker moving on to the next frees the previous model.
+        for old in [k for k in _SERVICES if k[0] == env and k[1] != backbone]:
+            del _SERVICES[old]
         from benchmark.run.tracking import Tracker
 
         context = build_context(env, backbone)
@@ -132,7 +136,7 @@ def execute_cell(spec_json: str, label: str, parent_id: str | None, env: WorkerE
     spec = RunSpec.from_json(spec_json)
     start = time.perf_counter()
     tracker, ctx = _services(env, spec.backbone)
-    run_id, conflict = open_claimed_cell(tracker, spec, parent_id, label, force=env.force)
+    run_id, conflict = open_claimed_cell(tracker, spec, parent_id, label, force=env.force, tags=ctx.clip.tags)
     if run_id is None:
         log.info("%s %s seed %d: %s by another sweep; not run here", label, spec.dataset, spec.seed, conflict)
         return CellStatus(spec.run_key, label, ok=True, claimed=conflict)
@@ -178,7 +182,13 @@ def execute_cell(spec_json: str, label: str, parent_id: str | None, env: WorkerE
 
 
 def open_claimed_cell(
-    tracker, spec: RunSpec, parent_id: str | None, label: str, *, force: bool = False
+    tracker,
+    spec: RunSpec,
+    parent_id: str | None,
+    label: str,
+    *,
+    force: bool = False,
+    tags: dict[str, str] | None = None,
 ) -> tuple[str | None, str]:
     """Claim the cell and open its run: `(run_id, "")`, or `(None, "finished" | "running")`.
 
@@ -191,7 +201,7 @@ def open_claimed_cell(
         if isinstance(claim, str):
             return None, claim
     try:
-        return tracker.start_cell(spec, parent_id, label=label, claim=claim), ""
+        return tracker.start_cell(spec, parent_id, label=label, claim=claim, tags=tags), ""
     except BaseException:
         if claim is not None:
             from benchmark.run.claims import release_claim

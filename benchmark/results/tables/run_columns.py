@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 from benchmark.results.tables import AVERAGE, TableKind, new_figure
@@ -86,12 +86,31 @@ def run_column_names(kind: TableKind) -> list[str]:
     return [name for name, _ in kind.calibration] + list(COST_COLUMNS)
 
 
-def headline_points(kind: TableKind, wide: pd.DataFrame, seeds: pd.DataFrame) -> pd.DataFrame:
-    """Per (method, source): the headline number (mean, Student-t 95% half-width over seeds) and train_s.
+@dataclass(frozen=True)
+class Headline:
+    """The headline number of one (method, source) of a leaderboard (`TableKind.headline`).
 
-    Read on the `average` row, or on the only dataset when a sweep covered one. `train_s` is the mean
-    over the method's rows of that dataset (of that source where the headline has one per source; the
-    few-shot curve's points otherwise).
+    Attributes:
+        method, source: the leaderboard row's label and `seed_values` source.
+        dataset: the row it is read on: `average`, or the only dataset when a sweep covered one.
+        value: the leaderboard's number (NaN: n/a): the mean over seeds, or for a metric without spread (the b2n
+            HM, of the seed-averaged base and new) the wide table's value.
+        ci95: Student-t 95% half-width of the per-seed values (NaN for one seed).
+        seeds: the per-seed values, indexed by seed (what an interval of a difference pairs).
+    """
+
+    method: str
+    source: str
+    dataset: str
+    value: float
+    ci95: float
+    seeds: pd.Series
+
+
+def headlines(kind: TableKind, wide: pd.DataFrame, seeds: pd.DataFrame) -> list[Headline]:
+    """Per (method, source): the headline number, read on the `average` row or on the only dataset.
+
+    A (method, source) whose rows cover several datasets but no average (no seed reached every one) has none.
     """
     from benchmark.results.stats import seed_summary
 
@@ -99,32 +118,50 @@ def headline_points(kind: TableKind, wide: pd.DataFrame, seeds: pd.DataFrame) ->
     values = seeds[seeds.subset == subset]
     if headline_source is not None:
         values = values[values.source == headline_source]
+    # a metric without spread (the b2n HM) is not a mean over seeds: the leaderboard's own number stands
+    unspread = next((m.mean for m in kind.metrics if m.subset == subset and m.spread is None), None)
     keys = [(row.method, *kind.row_key(row)) for row in wide.itertuples(index=False)]
-    train = wide["train_s"] if "train_s" in wide.columns else pd.Series(math.nan, index=wide.index)
-    rows = []
+    out = []
     for (method, source), group in values.groupby(["method", "source"], sort=True):
         datasets = set(group.dataset)
         dataset = AVERAGE if AVERAGE in datasets else (datasets.pop() if len(datasets) == 1 else None)
         if dataset is None:
             continue
-        series = group[group.dataset == dataset].sort_values("seed")["value"].to_numpy(dtype=float)
-        if not len(series) or np.isnan(series).any():
+        series = group[group.dataset == dataset].sort_values("seed").set_index("seed")["value"].astype(float)
+        summary = seed_summary(series.to_numpy())
+        value = summary.mean
+        mine = [i for i, key in enumerate(keys) if key == (method, source, dataset)]
+        if unspread is not None and unspread in wide.columns and mine:
+            value = float(wide[unspread].iloc[mine[0]])
+        out.append(Headline(method, source, dataset, value, summary.ci95, series))
+    return out
+
+
+def headline_points(kind: TableKind, wide: pd.DataFrame, seeds: pd.DataFrame) -> pd.DataFrame:
+    """Per (method, source): the headline number (mean, Student-t 95% half-width over seeds) and train_s.
+
+    Read on the `average` row, or on the only dataset when a sweep covered one (`headlines`); a number that is
+    n/a on some seed is left out. `train_s` is the mean over the method's rows of that dataset (of that source
+    where the headline has one per source; the few-shot curve's points otherwise).
+    """
+    headline_source = kind.headline[1]
+    keys = [(row.method, *kind.row_key(row)) for row in wide.itertuples(index=False)]
+    train = wide["train_s"] if "train_s" in wide.columns else pd.Series(math.nan, index=wide.index)
+    rows = []
+    for point in headlines(kind, wide, seeds):
+        if not len(point.seeds) or point.seeds.isna().any():
             continue
         mine = [
             i
             for i, (m, s, d) in enumerate(keys)
-            if m == method and d == dataset and (headline_source is not None or s == source)
+            if m == point.method and d == point.dataset and (headline_source is not None or s == point.source)
         ]
-        summary = seed_summary(series)
-        value = summary.mean
-        if subset == "hm" and "hm" in wide.columns and mine:  # the leaderboard's HM: of the seed-averaged base and new
-            value = float(wide["hm"].iloc[mine[0]])
         rows.append(
             {
-                "method": method,
-                "source": source,
-                "value": value,
-                "ci95": summary.ci95,
+                "method": point.method,
+                "source": point.source,
+                "value": point.value,
+                "ci95": point.ci95,
                 "train_s": float(train.iloc[mine].mean()) if mine else math.nan,
             }
         )

@@ -113,4 +113,4 @@ def test_a_dead_workers_claim_is_taken_over_and_a_released_cell_is_free(tmp_path
     again = third.claim_cell("b2n", spec.run_key)
     assert isinstance(again, CellClaim)
     third.finish(third.start_cell(spec, None, label="zeroshot", claim=again))
-    assert Tracker(f"sqlite:///{db}").claim_cell("b2n", spec.run_key) == "finished"
+    assert Tracker(f"sqlite:///{db}", lock_dir=tmp_path / "locks").claim_cell("b2n", spec.run_key) == "finished"

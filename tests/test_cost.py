@@ -19,8 +19,9 @@ from benchmark.core.protocol import CellOutput
 from benchmark.plan.specs import COST_METRICS, Result
 from benchmark.results.leaderboard import long_rows, wide_table
 from benchmark.results.tables.run_columns import headline_points, run_column_names
+from benchmark.run.live import EpochBuffer
 from benchmark.run.runner import RunOptions, progress_line, resolve_layout
-from benchmark.run.worker import CellStatus, EpochBuffer, add_cost_rows
+from benchmark.run.worker import CellStatus, add_cost_rows
 
 
 # -- calibration -----------------------------------------------------------------------------------

@@ -218,8 +218,8 @@ def test_a_server_beyond_loopback_refuses_requests_without_the_sweeps_credential
                 assert done.returncode == 0, done.stderr[-2000:]
                 assert credentials.password not in done.stdout + done.stderr
             assert USERNAME_ENV not in os.environ and PASSWORD_ENV not in os.environ  # restored
-        process_lines = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
-        assert credentials.password not in process_lines
+            process_lines = subprocess.run(["ps", "-eww", "-o", "args"], capture_output=True, text=True).stdout
+            assert "basic-auth" in process_lines and credentials.password not in process_lines
     assert not credentials.config.parent.exists()  # the sweep's credentials are gone with it
 
 

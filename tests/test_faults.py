@@ -39,14 +39,11 @@ def _fill_the_disk(monkeypatch, what: str) -> None:
     else:
         from benchmark.results import artifacts
 
-        write = artifacts.write_run_artifacts
-
         def disk_full_midway(folder, *args, **kwargs):
             (folder / "results.json").write_text("{")  # a partial file, then the disk is full
             raise OSError(errno.ENOSPC, "No space left on device")
 
         monkeypatch.setattr(artifacts, "write_run_artifacts", disk_full_midway)
-        del write
 
 
 @pytest.mark.parametrize(
@@ -85,7 +82,9 @@ def test_a_full_disk_fails_the_cell_keeps_the_cache_readable_and_the_rerun_compl
     (finished,) = cells(db, "FINISHED")
     assert finished["run_key"] == failed["run_key"]
     with sqlite3.connect(features) as con:
-        assert con.execute("SELECT COUNT(*) FROM features").fetchone()[0] > kept if what == "feature cache" else True
+        now = con.execute("SELECT COUNT(*) FROM features").fetchone()[0]
+    # The write the full disk refused is made by the rerun; a cache the artifacts failure left complete is reused.
+    assert now > kept if what == "feature cache" else now == kept > 0
     assert not [r for r in store_runs(db) if r["status"] == "RUNNING"]
 
 

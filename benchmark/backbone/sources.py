@@ -15,12 +15,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import logging
 import threading
 import time
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -201,6 +204,18 @@ def _read_trust(path: Path) -> dict[str, dict[str, str]]:
     return entries
 
 
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """An exclusive flock on `<path>.lock` for a read-modify-write of `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def check_trust(name: str, source: str, sha256: str) -> None:
     """Record the digest of (backbone `name`, `source`) on first use; refuse a different one later.
 
@@ -208,7 +223,7 @@ def check_trust(name: str, source: str, sha256: str) -> None:
         UsageError: the recorded digest differs (one line with both digests and how to trust the new file).
     """
     path, key = trust_path(), f"{name} {source}"
-    with _LOCK:
+    with _LOCK, _file_lock(path):  # threads of this process, and other sweeps on the same cache
         entries = _read_trust(path)
         known = entries.get(key)
         if known is None:

@@ -133,19 +133,35 @@ def take_claim(
     mine = _retry_locked(
         lambda: client.create_model_version(model, source=f"claim:/{protocol}/{run_key}", tags=tags)
     ).version
-    for claim in _claims(client, model, run_key):
-        if int(claim.version) < int(mine) and alive(claim.tags):
-            _release(client, model, mine)  # an earlier claim is live: it keeps the cell
-            return "running"
-    if finished():
-        _release(client, model, mine)
-        return "finished"
+    try:
+        for claim in _claims(client, model, run_key):
+            if int(claim.version) >= int(mine):
+                continue
+            if claim.tags.get("worker_lock") == holder.get("worker_lock"):
+                _release(client, model, claim.version)  # our own, from a create the client retried
+            elif alive(claim.tags):
+                _release(client, model, mine)  # an earlier claim is live: it keeps the cell
+                return "running"
+        if finished():
+            _release(client, model, mine)
+            return "finished"
+    except BaseException:
+        release_quietly(client, CellClaim(model, str(mine), run_key))  # never leave a claim nobody will release
+        raise
     return CellClaim(model, str(mine), run_key)
 
 
 def release_claim(client, claim: CellClaim) -> None:
     """Give a cell back (after its run is closed, FINISHED or not)."""
     _release(client, claim.model, claim.version)
+
+
+def release_quietly(client, claim: CellClaim) -> None:
+    """`release_claim`, logging instead of raising: a claim left behind expires with its worker."""
+    try:
+        release_claim(client, claim)
+    except Exception as exc:  # noqa: BLE001 - the run's own outcome matters more than its claim
+        log.warning("could not release the claim on %s (version %s): %s", claim.run_key, claim.version, exc)
 
 
 def touch_claim(client, claim: CellClaim, heartbeat: str) -> None:

@@ -161,6 +161,8 @@ def tracking_server(
     }
     if credentials is not None:
         command += ["--app-name", "basic-auth"]
+        for inherited in ("MLFLOW_AUTH_ADMIN_USERNAME", "MLFLOW_AUTH_ADMIN_PASSWORD"):
+            env.pop(inherited, None)  # MLflow prefers these to the ini: they would replace the sweep's admin
         env.update(server_environment(credentials))
     logfile = tempfile.TemporaryFile(mode="w+b")
     process = subprocess.Popen(

@@ -37,6 +37,20 @@ class SweepCredentials:
         return f"SweepCredentials(username={self.username!r}, config={str(self.config)!r})"
 
 
+def _prune_dead(parent: Path) -> None:
+    """Remove the credential folders of sweeps on this host whose process is gone (a SIGKILLed sweep)."""
+    for folder in parent.glob("sweep-*-*"):
+        pid = folder.name.split("-")[1]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except PermissionError:  # another user's live process
+            continue
+
+
 def _private_file(path: Path, text: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
@@ -52,6 +66,7 @@ def sweep_credentials(cache_root: Path) -> Iterator[SweepCredentials]:
     """
     parent = Path(cache_root) / "server-auth"
     parent.mkdir(parents=True, exist_ok=True)
+    _prune_dead(parent)
     folder = Path(os.path.realpath(parent / f"sweep-{os.getpid()}-{secrets.token_hex(4)}"))
     folder.mkdir(mode=0o700)
     try:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.plan.specs import RunSpec
-from benchmark.run.claims import CellClaim, release_claim, take_claim, touch_claim
+from benchmark.run.claims import CellClaim, release_quietly, take_claim, touch_claim
 from benchmark.run.liveness import STALE_HEARTBEAT_S, WorkerLock, now_ms, worker_alive, worker_tags
 from benchmark.run.store import check_tracking_uri, ensure_store
 
@@ -51,7 +51,7 @@ class Tracker:
         os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
         ensure_store(uri)
         self.uri = uri
-        self.client = MlflowClient(tracking_uri=uri)
+        self.client = MlflowClient(tracking_uri=uri, registry_uri=uri)  # claims live in this store's registry
         self._lock: WorkerLock | None = None
         self._lock_dir = lock_dir
         self._experiments: dict[str, str] = {}  # protocol -> id, once found (a worker asks per cell)
@@ -233,21 +233,33 @@ class Tracker:
     def fail(self, run_id: str, reason: str, status: str = "FAILED") -> None:
         """Mark a run FAILED (or KILLED) with the reason as a tag, then release its claim."""
         try:
-            self.client.set_tag(run_id, "failure_reason", reason[:5000])
+            try:
+                self.client.set_tag(run_id, "failure_reason", reason[:5000])
+            finally:
+                self.client.set_terminated(run_id, status)
         finally:
-            self.client.set_terminated(run_id, status)
             self._release(run_id)
 
     def _release(self, run_id: str) -> None:
         claim = self._claims.pop(run_id, None)
         if claim is not None:
-            release_claim(self.client, claim)
+            release_quietly(self.client, claim)
+
+    def heartbeat(self, run_id: str) -> None:
+        """Tell workers on other hosts that this run (and its claim) is alive."""
+        stamp = str(now_ms())
+        self.client.set_tag(run_id, "heartbeat", stamp)
+        if run_id in self._claims:
+            touch_claim(self.client, self._claims[run_id], stamp)
 
     def _release_dead_claim(self, tags: dict[str, str]) -> None:
-        """Release the claim a dead worker's run was opened under (its `claim` tag), if it is still there."""
-        model, _, version = tags.get("claim", "").partition(" v")
-        if model and version:
-            release_claim(self.client, CellClaim(model, version, tags.get("run_key", "")))
+        """Release the claim a dead worker's run was opened under (its `claim` tag), if it is still there.
+
+        A worker that still lives (a cancelled Ray task or SLURM job may go on) keeps its claim.
+        """
+        model, _, version = tags.get("claim", "").rpartition(" v")
+        if model and version and not worker_alive(tags):
+            release_quietly(self.client, CellClaim(model, version, tags.get("run_key", "")))
 
     def claim_cell(self, protocol: str, run_key: str, *, stale_after_s: float = STALE_HEARTBEAT_S) -> CellClaim | str:
         """Take the cell's claim (`benchmark.run.claims`) or say why not: "finished" or "running".

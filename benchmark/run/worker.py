@@ -20,6 +20,7 @@ from benchmark.core.shortcuts import FAST, FastPath
 from benchmark.errors import RunFailure, UsageError
 from benchmark.plan.specs import RunSpec
 from benchmark.results.artifacts import FIGURE_MIN_CELL_S
+from benchmark.run.live import EpochBuffer, Heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -117,16 +118,17 @@ def build_context(env: WorkerEnv, backbone: str):
 
 def _services(env: WorkerEnv, backbone: str):
     """The per-process tracker and cell context (built on first use, then reused)."""
+    if (env, None) not in _SERVICES:  # one tracker (one worker lock) per worker, whatever the backbone
+        from benchmark.run.tracking import Tracker
+
+        _SERVICES[(env, None)] = Tracker(env.tracking_uri, lock_dir=_cache_root(env) / "locks")
     key = (env, backbone)
     if key not in _SERVICES:
         # Cells come ordered by backbone (`build_plan`): a worker moving on to the next frees the previous model.
-        for old in [k for k in _SERVICES if k[0] == env and k[1] != backbone]:
+        for old in [k for k in _SERVICES if k[0] == env and k[1] not in (None, backbone)]:
             del _SERVICES[old]
-        from benchmark.run.tracking import Tracker
-
-        context = build_context(env, backbone)
-        _SERVICES[key] = (Tracker(env.tracking_uri, lock_dir=_cache_root(env) / "locks"), context)
-    return _SERVICES[key]
+        _SERVICES[key] = build_context(env, backbone)
+    return _SERVICES[(env, None)], _SERVICES[key]
 
 
 def execute_cell(spec_json: str, label: str, parent_id: str | None, env: WorkerEnv) -> CellStatus:
@@ -144,7 +146,14 @@ def execute_cell(spec_json: str, label: str, parent_id: str | None, env: WorkerE
     ctx.on_epoch = epochs.add
     status = CellStatus(spec.run_key, label, ok=False, run_id=run_id)
     began = time.perf_counter()  # the cell itself, without this worker's one-time set-up
+    closed = False  # the run is FINISHED: nothing below may mark it otherwise
+    heartbeat = Heartbeat(tracker, run_id)
     try:
+        if ctx.clip.identity != spec.backbone_identity:
+            raise RunFailure(
+                f"this worker loaded backbone weights {ctx.clip.identity}, the cell was planned with"
+                f" {spec.backbone_identity} (another file or revision on this host)"
+            )
         memory = PeakMemory(str(ctx.clip.device))
         output = PROTOCOLS.get(spec.protocol).run(spec, ctx)
         add_cost_rows(output, spec.dataset, memory.peak_mb())
@@ -157,12 +166,14 @@ def execute_cell(spec_json: str, label: str, parent_id: str | None, env: WorkerE
             write_artifacts(Path(tmp), spec, output, device=str(ctx.clip.device), figures=figures)
             tracker.log_artifacts(run_id, Path(tmp))
         tracker.finish(run_id)
+        closed = True
         status.ok, status.metrics = True, metrics
     except KeyboardInterrupt:
-        try:
-            tracker.fail(run_id, "interrupted", "KILLED")
-        finally:
-            epochs.flush(quietly=True)
+        if not closed:
+            try:
+                tracker.fail(run_id, "interrupted", "KILLED")
+            finally:
+                epochs.flush(quietly=True)
         raise
     except (RunFailure, UsageError) as exc:
         status.reason = str(exc)
@@ -170,6 +181,7 @@ def execute_cell(spec_json: str, label: str, parent_id: str | None, env: WorkerE
         status.reason = _describe_crash(exc)
         log.debug("cell %s crashed:\n%s", spec.run_key, traceback.format_exc())
     finally:
+        heartbeat.stop()
         ctx.on_epoch = None
         status.seconds = time.perf_counter() - start
     if not status.ok:
@@ -204,9 +216,9 @@ def open_claimed_cell(
         return tracker.start_cell(spec, parent_id, label=label, claim=claim, tags=tags), ""
     except BaseException:
         if claim is not None:
-            from benchmark.run.claims import release_claim
+            from benchmark.run.claims import release_quietly
 
-            release_claim(tracker.client, claim)
+            release_quietly(tracker.client, claim)
         raise
 
 
@@ -216,42 +228,6 @@ def add_cost_rows(output, dataset: str, peak_mem_mb: float) -> None:
 
     for metric, value in {**output.cost.metrics(), "peak_mem_mb": peak_mem_mb}.items():
         output.results.append(Result(dataset, "run", metric, float(value)))  # type: ignore[arg-type]
-
-
-class EpochBuffer:
-    """Per-epoch training metrics, sent to the tracker in batches instead of one request per epoch.
-
-    One MLflow request per epoch cost 20-30 ms, a quarter of a short world cell. The buffer sends what it
-    holds at most every `FLUSH_EVERY_S` seconds (so long runs still show their curve and heartbeat
-    live) and when the cell ends, in any way.
-    """
-
-    FLUSH_EVERY_S = 30.0
-
-    def __init__(self, tracker, run_id: str) -> None:
-        self.tracker, self.run_id = tracker, run_id
-        self.pending: list[tuple[int, dict[str, float], int]] = []
-        self.last_flush = time.monotonic()
-
-    def add(self, entry) -> None:
-        """Keep one epoch's metrics (`benchmark.core.train.EpochLog`); flush when the last flush is old."""
-        values = {"train_loss": entry.train_loss, "train_acc": entry.train_acc, "lr": entry.lr}
-        self.pending.append((entry.epoch, values, int(time.time() * 1000)))
-        if time.monotonic() - self.last_flush >= self.FLUSH_EVERY_S:
-            self.flush()
-
-    def flush(self, *, quietly: bool = False) -> None:
-        """Send every pending epoch; `quietly` on a failing cell (the failure, not this, is reported)."""
-        pending, self.pending = self.pending, []
-        self.last_flush = time.monotonic()
-        if not pending:
-            return
-        try:
-            self.tracker.log_epochs(self.run_id, pending)
-        except Exception:  # noqa: BLE001
-            if not quietly:
-                raise
-            log.debug("could not log the epochs of a failing cell", exc_info=True)
 
 
 def _describe_crash(exc: BaseException) -> str:

@@ -23,16 +23,17 @@ import torch
 
 from benchmark.backbone import sources
 from benchmark.backbone.audit import audit_state, tower_of
+from benchmark.backbone.hub_cache import weight_locations
 from benchmark.backbone.load import (
     backbone_identity,
     build_tiny_clip,
     load_backbone,
     parse_backbone,
-    prepare_backbone,
     validate_backbone,
 )
+from benchmark.backbone.prepare import prepare_backbone
 from benchmark.backbone.registry import BACKBONES, NamedBackbone
-from benchmark.backbone.weights import _weight_locations, open_checkpoint
+from benchmark.backbone.weights import open_checkpoint
 from benchmark.cli.main import main
 from benchmark.errors import UsageError
 from benchmark.paths import file_sha256
@@ -146,7 +147,7 @@ def test_registry_entries_are_consistent():
             assert entry.member == "epoch_20.pt" and entry.download.startswith("https://")
         else:  # where `list backbones` looks for a tag's weights is where open_clip keeps them
             cfg = open_clip.get_pretrained_cfg(entry.architecture, entry.tag)
-            actual = [(k, "/".join(w) if k == "hf" else str(w)) for k, w in _weight_locations(cfg)]
+            actual = [(k, "/".join(w) if k == "hf" else str(w)) for k, w in weight_locations(cfg)]
             listed = [(k if k == "hf" else "url", str(Path(w).expanduser()) if k == "file" else w)
                       for k, w in entry.locations]  # fmt: skip
             assert listed == actual, name

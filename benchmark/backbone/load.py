@@ -25,15 +25,13 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from benchmark.backbone.audit import WeightReport
 from benchmark.backbone.registry import BACKBONES, NamedBackbone, close_names, looks_named, named_backbone
 from benchmark.backbone.weights import (
     TINY_CONFIG,
     TINY_MODEL,
-    audit_file,
     load_tagged,
     load_weights,
     skeleton,
@@ -48,6 +46,8 @@ NAMED = "named"
 PAPER_DEFAULT = "ViT-B-16:openai"
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt", ".zip")
 NOT_CACHED = "not-cached"  # the digest part of an identity whose file a dry run did not fetch
+#: The embedded world's backbones (`benchmark.world.model.WORLD_CHECKPOINTS`): generic and RS-pretrained.
+WORLD_BACKBONES = ("world", "world-rs")
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ class BackboneSpec:
     def label(self) -> str:
         """The string that names the backbone in tags and leaderboards."""
         if self.kind == WORLD:
-            return WORLD
+            return self.name or WORLD  # `world` or another world checkpoint (`world-rs`)
         if self.kind == RANDOM_TINY:
             return f"{RANDOM_TINY}:{self.seed}"
         head = self.name if self.kind == NAMED else self.model
@@ -76,11 +76,23 @@ class BackboneSpec:
         return BACKBONES.get(self.name) if self.kind == NAMED else None
 
 
+def _world_checkpoint(spec: BackboneSpec) -> Path:
+    """The committed checkpoint of a world backbone (UsageError when it is not in this checkout)."""
+    from benchmark.world.model import WORLD_CHECKPOINTS
+
+    path = WORLD_CHECKPOINTS[spec.label]
+    if not path.is_file():
+        raise UsageError(f"backbone {spec.label}: its checkpoint {path} is missing from this checkout")
+    return path
+
+
 def parse_backbone(text: str) -> BackboneSpec:
     """Parse a backbone string; model names are checked against open_clip's list lazily."""
     text = text.strip()
     if text == WORLD:
         return BackboneSpec(WORLD)
+    if text.lower() in WORLD_BACKBONES:
+        return BackboneSpec(WORLD, name=text.lower())
     if text.split(":")[0] == RANDOM_TINY:
         seed = text.partition(":")[2] or "0"
         if not seed.isdigit():
@@ -115,6 +127,9 @@ def _named_spec(entry: NamedBackbone, pretrained: str, text: str) -> BackboneSpe
 
 def validate_backbone(spec: BackboneSpec) -> None:
     """Check names, tags and files before any work starts (no download, no weights loaded)."""
+    if spec.kind == WORLD:
+        _world_checkpoint(spec)
+        return
     if spec.kind == NAMED:
         _validate_named(spec)
         return
@@ -229,11 +244,12 @@ def weights_file(spec: BackboneSpec, *, fetch: bool = True):
         path, source = local_file(spec.pretrained, spec.entry.member if spec.entry else "")
         found = WeightsFile(path, source, file_digest(path))
     if spec.kind == NAMED:
-        check_trust(spec.name, found.source, found.sha256)
+        check_trust(spec.name, found.source, found.sha256, record=fetch)
     return found
 
 
-def _identity(spec: BackboneSpec, found) -> str:
+def file_identity(spec: BackboneSpec, found) -> str:
+    """The identity of weights read from a file: `NAME@<12 hex>` (named) or `MODEL:file@<12 hex>`."""
     if spec.kind == NAMED:
         return f"{spec.name}@{found.sha256[:12] if found is not None else NOT_CACHED}"
     return f"{spec.model}:file@{found.sha256[:12]}"
@@ -249,71 +265,13 @@ def backbone_identity(spec: BackboneSpec, *, fetch: bool = True) -> str:
     if spec.kind == WORLD:
         from benchmark.world.model import world_clip_digest
 
-        return f"{WORLD}@{world_clip_digest()[:12]}"
+        return f"{spec.label}@{world_clip_digest(_world_checkpoint(spec).with_suffix('.json'))[:12]}"
     found = weights_file(spec, fetch=fetch)
     if found is not None or spec.kind == NAMED:
-        return _identity(spec, found)
+        return file_identity(spec, found)
     if spec.kind == "open_clip" and not spec.pretrained:
         return f"{spec.model}:random-init-seed0"
     return spec.label
-
-
-@dataclass(frozen=True)
-class PreparedBackbone:
-    """What a sweep knows of a backbone before any cell: its identity and the checks of its weights file.
-
-    Attributes:
-        identity: `backbone_identity` (the run keys' part).
-        sha256: the digest of the weights file ('' for tags, embedded and random weights, or a file not fetched).
-        report: the audit of the file's keys (None without a file).
-        tags: the run tags the load will add (`backbone_sha256`, and `partial_weights` for an allowed partial file).
-    """
-
-    identity: str
-    sha256: str = ""
-    report: WeightReport | None = None
-    tags: dict[str, str] = field(default_factory=dict)
-
-
-def prepare_backbone(spec: BackboneSpec, *, require: bool = True, allow_partial: bool = False) -> PreparedBackbone:
-    """Everything about a backbone that can fail, checked before a sweep's first cell, without loading weights.
-
-    Fetches a named backbone's hub file (`require=False`, a dry run: only a cached one), checks its digest
-    against the trusted one and audits the file's keys against the architecture (names and shapes only).
-
-    Args:
-        spec: a parsed, validated backbone.
-        require: raise for a problem; False (a dry run) logs it as a warning instead and fetches nothing.
-        allow_partial: `--allow-partial-weights`: a file with missing or unexpected keys passes the audit.
-
-    Raises:
-        UsageError: the file cannot be had, its digest is not the trusted one, or it does not fill the architecture.
-    """
-    try:
-        found = weights_file(spec, fetch=require)
-    except UsageError as exc:
-        if require:
-            raise
-        log.warning("a run would stop here: %s", exc)
-        return PreparedBackbone(_identity(spec, None) if spec.kind == NAMED else spec.label)
-    if found is None:
-        return PreparedBackbone(backbone_identity(spec, fetch=False))
-    entry = spec.entry
-    try:
-        report = audit_file(
-            spec.model,
-            found.path,
-            quick_gelu=bool(entry and entry.quick_gelu),
-            label=spec.label,
-            allow_partial=allow_partial,
-        )
-    except UsageError as exc:
-        if require:
-            raise
-        log.warning("a run would stop here: %s", exc)
-        report = None
-    tags = {"backbone_sha256": found.sha256, **(report.tags() if report else {})}
-    return PreparedBackbone(_identity(spec, found), found.sha256, report, tags)
 
 
 # -- loading -----------------------------------------------------------------------------------------
@@ -329,7 +287,7 @@ def load_backbone(spec: BackboneSpec, device: str = "cpu", *, allow_partial: boo
     if spec.kind == WORLD:
         from benchmark.world.model import load_world_clip
 
-        model, identity = load_world_clip(), backbone_identity(spec)
+        model, identity = load_world_clip(_world_checkpoint(spec)), backbone_identity(spec)
     elif spec.kind == RANDOM_TINY:
         model, identity = build_tiny_clip(spec.seed), backbone_identity(spec)
     else:
@@ -352,7 +310,7 @@ def load_backbone(spec: BackboneSpec, device: str = "cpu", *, allow_partial: boo
                     entry.name,
                     entry.format,
                 )
-            identity, tags = _identity(spec, found), {"backbone_sha256": found.sha256, **report.tags()}
+            identity, tags = file_identity(spec, found), {"backbone_sha256": found.sha256, **report.tags()}
         else:
             model, identity = _load_open_clip(spec), backbone_identity(spec)
     return FrozenClip(model.float().to(device), identity=identity, tags=tags)

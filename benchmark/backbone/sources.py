@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from benchmark.backbone.weights import hf_cache_dir, hub_cached_file, offline_variable
+from benchmark.backbone.hub_cache import hf_cache_dir, hub_cached_file, offline_variable
 from benchmark.errors import UsageError
 from benchmark.paths import cache_dir, file_sha256, replace_atomically
 
@@ -216,8 +216,8 @@ def _file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def check_trust(name: str, source: str, sha256: str) -> None:
-    """Record the digest of (backbone `name`, `source`) on first use; refuse a different one later.
+def check_trust(name: str, source: str, sha256: str, *, record: bool = True) -> None:
+    """Record the digest of (backbone `name`, `source`) on first use (`record`), refuse a different one later.
 
     Raises:
         UsageError: the recorded digest differs (one line with both digests and how to trust the new file).
@@ -226,6 +226,8 @@ def check_trust(name: str, source: str, sha256: str) -> None:
     with _LOCK, _file_lock(path):  # threads of this process, and other sweeps on the same cache
         entries = _read_trust(path)
         known = entries.get(key)
+        if known is None and not record:  # a dry run trusts nothing it has not loaded
+            return
         if known is None:
             entries[key] = {"sha256": sha256, "first_use": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
             body = json.dumps({"version": 1, "trusted": entries}, indent=1, sort_keys=True) + "\n"

@@ -101,7 +101,7 @@ class Blip2Captioner:
     def _load(self) -> None:
         from transformers import Blip2ForConditionalGeneration, Blip2Processor
 
-        from benchmark.backbone.weights import hf_offline
+        from benchmark.backbone.hub_cache import hf_offline
 
         # Read now: `benchmark.plan.models` may set HF_HUB_OFFLINE after transformers was imported.
         local = hf_offline()

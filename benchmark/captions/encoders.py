@@ -85,7 +85,7 @@ class MeanPoolEncoder:
     def _load(self) -> None:
         from transformers import AutoModel, AutoTokenizer
 
-        from benchmark.backbone.weights import hf_offline
+        from benchmark.backbone.hub_cache import hf_offline
 
         source = str(encoder_source(self.name))
         local = hf_offline()  # read now: `benchmark.plan.models` may set HF_HUB_OFFLINE after transformers' import

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 KINDS = ["all", "methods", "protocols", "datasets", "backbones"]
 
 
@@ -53,13 +55,28 @@ def backbone_table() -> list[str]:
 
     rows = [("name", "architecture", "source", "format", "local")]
     rows += [(e.name, e.architecture, e.where, e.format_text, _local(e)) for e in BACKBONES.values()]
+    rows += _world_rows()
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1] for row in rows]
 
 
+def _world_rows() -> list[tuple[str, ...]]:
+    """The embedded world's backbones: committed tiny CLIPs (no torch import: paths only)."""
+    from benchmark.backbone.load import WORLD_BACKBONES
+
+    assets = Path(__file__).resolve().parents[1] / "world" / "assets"
+    files = {"world": "world_clip.pt", "world-rs": "world_clip_rs.pt"}
+    what = {"world": "generic corpus", "world-rs": "corpus with the four sensors"}
+    return [
+        (name, "tiny ViT", f"committed {files[name]} ({what[name]})", "sha256-checked state_dict",
+         "committed" if (assets / files[name]).is_file() else "missing")
+        for name in WORLD_BACKBONES
+    ]  # fmt: skip
+
+
 def _local(entry) -> str:
     """Whether the weights are in the local caches (no network, no torch)."""
-    from benchmark.backbone.weights import first_cached
+    from benchmark.backbone.hub_cache import first_cached
 
     if entry.source == "hf_hub":
         state = "cached" if first_cached([("hf", (entry.repo, entry.filename))]) else "not cached"

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from benchmark.backbone.weights import cached_weights, hf_cache_dir, hub_cached_file, offline_variable
+from benchmark.backbone.hub_cache import cached_weights, hf_cache_dir, hub_cached_file, offline_variable
 from benchmark.errors import UsageError
 
 log = logging.getLogger(__name__)

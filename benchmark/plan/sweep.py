@@ -127,7 +127,7 @@ def build_plan(request: SweepRequest, *, require_models: bool = True) -> Plan:
     method uses captions) must be local or downloadable (`benchmark.plan.models.check_models`);
     `require_models=False` (a dry run, which loads nothing) only warns about one that is not.
     """
-    from benchmark.backbone.load import prepare_backbone
+    from benchmark.backbone.prepare import prepare_backbone
     from benchmark.plan.models import check_models
 
     profile = get_profile(request.profile)

@@ -26,6 +26,9 @@ WORLD_CLIP_ID = "world-tiny-clip"
 ASSETS = Path(__file__).parent / "assets"
 CHECKPOINT = ASSETS / "world_clip.pt"
 META = ASSETS / "world_clip.json"
+#: The world's backbones by name: the generic tiny CLIP (a web-pretrained CLIP's counterpart) and the one
+#: pretrained with the four sensors in its corpus (an RS-pretrained CLIP's; `benchmark.world.corpus_rs`).
+WORLD_CHECKPOINTS: dict[str, Path] = {"world": CHECKPOINT, "world-rs": ASSETS / "world_clip_rs.pt"}
 
 #: Rebuild kwargs of the tiny CLIP (WORLD_NOTES's working config, context 32 for CoOp-length prompts).
 MODEL_CFG: dict[str, Any] = {

@@ -50,6 +50,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--corpus-size", type=int, default=60000, help="pretraining images")
     p.add_argument("--corpus-seed", type=int, default=1, help="seed of the pretraining corpus")
     p.add_argument(
+        "--corpus",
+        choices=("generic", "rs"),
+        default="generic",
+        help="generic (the committed world_clip.pt) or rs: half the images through the four sensors"
+        " (world_clip_rs.pt, the world's RS-pretrained CLIP; benchmark.world.corpus_rs)",
+    )
+    p.add_argument(
         "--cache-dir",
         type=str,  # not Path: Path("") is "." and could not mean "no cache"
         default=".cache/world-corpus",
@@ -125,13 +132,15 @@ def pretrain(args: argparse.Namespace) -> dict:
     import torch.nn.functional as F
 
     from benchmark.world.corpus import load_or_build_corpus
+    from benchmark.world.corpus_rs import RS_CORPUS_MODULES, load_or_build_rs_corpus
     from benchmark.world.model import build_world_clip_untrained
 
     torch.set_num_threads(args.threads)
     bf16 = args.precision == "bf16" or (args.precision == "auto" and cpu_has_bf16())
     log.info("pretraining in %s", "bf16 autocast" if bf16 else "fp32")
     cache = Path(args.cache_dir) if args.cache_dir else None
-    corpus = load_or_build_corpus(cache, args.corpus_size, args.corpus_seed)
+    rs = getattr(args, "corpus", "generic") == "rs"
+    corpus = (load_or_build_rs_corpus if rs else load_or_build_corpus)(cache, args.corpus_size, args.corpus_seed)
     model = build_world_clip_untrained(args.seed, MODEL_CFG).train()
     decay, no_decay = [], []
     for name, p in model.named_parameters():
@@ -190,7 +199,7 @@ def pretrain(args: argparse.Namespace) -> dict:
     recipe["precision"] = "bf16" if bf16 else "fp32"
     meta = {
         "model_cfg": MODEL_CFG,
-        "corpus_digest": source_digest(CORPUS_MODULES),
+        "corpus_digest": source_digest(RS_CORPUS_MODULES if rs else CORPUS_MODULES),
         "seed": args.seed,
         "recipe": recipe,
         "train_log": {

@@ -19,6 +19,8 @@ BAD_INPUTS = [
     (["run", "--bogus-flag"], "unrecognized arguments"),
     (["run", "--tracking-uri", "./mlruns"], "file store is not supported"),
     (["parity", "/nonexistent/fixture.pt"], "parity fixture not found"),
+    (["world", "build", "extra"], "world build takes no arguments, got: extra"),
+    (["list", "methods", "--profile", "bogus"], "unknown profile 'bogus'"),
 ]
 
 
@@ -93,3 +95,13 @@ def test_a_config_that_cannot_transfer_is_planned_and_its_unseen_cells_read_n_a(
     # those evaluations as n/a (tests/test_not_applicable.py checks the n/a rows of a finished run)
     for protocol in ("dg", "xd", "b2n"):
         assert main(["run", "--methods", "coop", "--preset", "paper_csc", "--protocol", protocol, "--dry-run"]) == 0
+
+
+def test_world_build_help_prints_help_and_builds_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("BENCHMARK_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(SystemExit) as done:
+        main(["world", "--help"])
+    assert done.value.code == 0 and "world build" in capsys.readouterr().out
+    assert main(["world", "build", "--help"]) == 0
+    assert capsys.readouterr().out.startswith("usage: benchmark world build")
+    assert not (tmp_path / "cache").exists()  # nothing generated

@@ -17,7 +17,10 @@ def add_parser(sub) -> None:
 
 def cmd_list(args) -> int:
     """`list`: registered names with one-line summaries."""
+    from benchmark.plan.profiles import get_profile
     from benchmark.registry import METHODS, PROTOCOLS
+
+    profile = get_profile(args.profile)  # an unknown profile is an error whatever is listed
 
     if args.what in ("all", "methods"):
         print("methods:")
@@ -32,9 +35,6 @@ def cmd_list(args) -> int:
             extra = f" (aliases: {', '.join(aliases)})" if aliases else ""
             print(f"  {name:<{width}}  {PROTOCOLS.summary(name)}{extra}")
     if args.what in ("all", "datasets"):
-        from benchmark.plan.profiles import get_profile
-
-        profile = get_profile(args.profile)
         print(f"datasets ({profile.name} profile):")
         for name, spec in profile.datasets.items():
             count = f"{len(spec.classnames)} classes" if spec.classnames else "classes from the split file"

@@ -105,3 +105,11 @@ def test_world_build_help_prints_help_and_builds_nothing(tmp_path, monkeypatch, 
     assert main(["world", "build", "--help"]) == 0
     assert capsys.readouterr().out.startswith("usage: benchmark world build")
     assert not (tmp_path / "cache").exists()  # nothing generated
+
+
+def test_data_commands_default_to_the_world_profile_without_a_dataset_root(world_env, monkeypatch, capsys):
+    """As the README writes it, on a fresh machine: no --profile, no --data-root."""
+    monkeypatch.delenv("BENCHMARK_DATA", raising=False)
+    assert main(["data", "shots", "--datasets", "patternnet", "--seed", "1", "--shots", "1"]) == 0
+    (record,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert record["dataset"] == "patternnet" and len(record["train"]) == 20  # one image per class of the world set

@@ -45,8 +45,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--profile", default="paper", help="paper (default) or world")
+    p.add_argument(
+        "--profile",
+        default=None,
+        help="world or paper (default: paper when a dataset root is given by --data-root or BENCHMARK_DATA,"
+        " else world, like every other command)",
+    )
     p.add_argument("--data-root", default=None, help="dataset root (default: BENCHMARK_DATA)")
+
+
+def _profile(args: argparse.Namespace):
+    """The profile a `data` command reads: a dataset root given means the user's (paper) datasets."""
+    import os
+
+    from benchmark.plan.profiles import get_profile
+
+    if args.profile is not None:
+        return get_profile(args.profile)
+    return get_profile("paper" if args.data_root or os.environ.get("BENCHMARK_DATA") else "world")
 
 
 def _ints(text: str, flag: str, minimum: int) -> list[int]:
@@ -68,9 +84,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     from benchmark.data.check import check_dataset
     from benchmark.data.check_render import error_lines, render_json, render_text
     from benchmark.data.facts import load_facts
-    from benchmark.plan.profiles import get_profile
 
-    profile = get_profile(args.profile)
+    profile = _profile(args)
     workers = _ints(args.workers, "--workers", 1)[0]
     root = profile.data_root(args.data_root)
     if args.datasets:
@@ -101,9 +116,8 @@ def cmd_shots(args: argparse.Namespace) -> int:
     """`data shots`: one JSON object per (dataset, seed, shots) with the drawn train and val paths."""
     from benchmark.data.catalog import open_dataset
     from benchmark.data.fewshot import dassl_few_shot
-    from benchmark.plan.profiles import get_profile
 
-    profile = get_profile(args.profile)
+    profile = _profile(args)
     names = _names(args.datasets)
     if not names:
         raise UsageError("--datasets is empty")

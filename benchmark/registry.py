@@ -23,7 +23,7 @@ T = TypeVar("T")
 def unknown_name_message(kind: str, name: str, choices: Iterable[str]) -> str:
     """One line naming the bad value, the closest matches and the valid choices."""
     choices = sorted(choices)
-    close = difflib.get_close_matches(name, choices, n=2, cutoff=0.5)
+    close = difflib.get_close_matches(name.lower(), choices, n=2, cutoff=0.5)  # names are matched in any case
     hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
     return f"unknown {kind} {name!r}{hint} (choose from: {', '.join(choices)})"
 
@@ -83,10 +83,11 @@ class Registry(Generic[T]):
         self._aliases[alias] = name
 
     def canonical(self, name: str) -> str:
-        """Resolve aliases; raise UsageError with suggestions for an unknown name."""
-        name = self._aliases.get(name, name)
-        if name in self._entries or name in self._modules():
-            return name
+        """Resolve aliases and case (`CoCoOp`, `B2N`); raise UsageError with suggestions for an unknown name."""
+        for candidate in (name, name.lower()):
+            candidate = self._aliases.get(candidate, candidate)
+            if candidate in self._entries or candidate in self._modules():
+                return candidate
         raise UsageError(unknown_name_message(self.kind, name, [*self.names(), *self._aliases]))
 
     def get(self, name: str) -> T:
@@ -117,7 +118,7 @@ class Registry(Generic[T]):
         return doc.strip().splitlines()[0] if doc.strip() else ""
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and (name in self._aliases or name in self.names())
+        return isinstance(name, str) and any(n in self._aliases or n in self.names() for n in (name, name.lower()))
 
 
 def _table(package: str, name: str) -> dict[str, str]:

@@ -113,3 +113,15 @@ def test_data_commands_default_to_the_world_profile_without_a_dataset_root(world
     assert main(["data", "shots", "--datasets", "patternnet", "--seed", "1", "--shots", "1"]) == 0
     (record,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert record["dataset"] == "patternnet" and len(record["train"]) == 20  # one image per class of the world set
+
+
+def test_names_match_in_any_case_with_the_same_run_keys(isolated, capsys):
+    """`CoCoOp`, `RSICD`, `B2N` as the README spells them plan exactly the cells of their lower-case names."""
+    base = ["run", "--seeds", "1", "--dry-run"]
+    assert main([*base, "--methods", "CoCoOp", "--datasets", "RSICD", "--protocol", "B2N", "--profile", "World"]) == 0
+    upper = [json.loads(line)["run_key"] for line in capsys.readouterr().out.splitlines()]
+    assert main([*base, "--methods", "cocoop", "--datasets", "rsicd", "--protocol", "b2n"]) == 0
+    lower = [json.loads(line)["run_key"] for line in capsys.readouterr().out.splitlines()]
+    assert upper == lower and len(upper) == 1
+    assert main(["run", "--methods", "CoCop", "--dry-run"]) == 2
+    assert "did you mean 'cocoop'" in capsys.readouterr().err

@@ -54,11 +54,17 @@ class Profile:
         """The default `--datasets` of a protocol on this profile."""
         return self.protocol_datasets.get(protocol, self.default_datasets)
 
+    def dataset_name(self, name: str) -> str:
+        """The dataset's key as the profile spells it (`RSICD` -> `rsicd`); UsageError with suggestions when unknown."""
+        if name in self.datasets:
+            return name
+        if name.lower() in self.datasets:
+            return name.lower()
+        raise UsageError(unknown_name_message(f"{self.name} dataset", name, self.datasets))
+
     def dataset(self, name: str) -> DatasetSpec:
-        """The spec of dataset `name` (UsageError with suggestions when unknown)."""
-        if name not in self.datasets:
-            raise UsageError(unknown_name_message(f"{self.name} dataset", name, self.datasets))
-        return self.datasets[name]
+        """The spec of dataset `name`, any case (UsageError with suggestions when unknown)."""
+        return self.datasets[self.dataset_name(name)]
 
     def data_root(self, override: str | Path | None = None) -> Path:
         """The folder holding the dataset folders."""
@@ -137,6 +143,8 @@ PROFILES = {"world": _world, "paper": _paper}
 
 def get_profile(name: str) -> Profile:
     """Build the named profile (UsageError with suggestions when unknown)."""
+    if name not in PROFILES and name.lower() in PROFILES:
+        name = name.lower()
     if name not in PROFILES:
         raise UsageError(unknown_name_message("profile", name, PROFILES))
     return PROFILES[name]()

@@ -137,7 +137,8 @@ def build_plan(request: SweepRequest, *, require_models: bool = True) -> Plan:
     methods = method_names(request.methods)
     # a repeated seed or dataset is one run, not two
     seeds = list(dict.fromkeys(profile.seeds if request.seeds is None else request.seeds))
-    dataset_names = list(dict.fromkeys(request.datasets)) if request.datasets else None
+    # a dataset named in any case is the profile's (`RSICD` is `rsicd`: one run_key), and a repeat is one run
+    dataset_names = list(dict.fromkeys(profile.dataset_name(n) for n in request.datasets)) if request.datasets else None
     for seed in seeds:
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise UsageError(f"seeds must be non-negative integers, got {seed!r}")

@@ -121,11 +121,12 @@ def is_zero_shot(method: str) -> bool:
 
 
 def select_runs(runs: list, name: str) -> list:
-    """Runs of `name`: by label (`coop[world+1a2b3c]`) first, else by method if that is one variant."""
-    by_label = [r for r in runs if r.tags.get("label") == name]
-    if by_label:
-        return by_label
-    by_method = [r for r in runs if r.tags.get("method") == name]
+    """Runs of `name`: by label (`coop[world+1a2b3c]`) first, else by method if that is one variant (any case)."""
+    for same in (lambda tag: tag == name, lambda tag: tag.lower() == name.lower()):
+        by_label = [r for r in runs if same(r.tags.get("label", ""))]
+        if by_label:
+            return by_label
+    by_method = [r for r in runs if r.tags.get("method", "").lower() == name.lower()]
     labels = sorted({r.tags.get("label", name) for r in by_method})
     if len(labels) > 1:
         raise UsageError(f"{name!r} has runs of several variants ({', '.join(labels)}); name one of them")
@@ -400,7 +401,12 @@ def compare_methods(
     runs_a, runs_b = select_runs(runs, method_a), select_runs(runs, method_b)
     for name, found in ((method_a, runs_a), (method_b, runs_b)):
         if not found:
-            raise UsageError(f"no finished {where} runs of {name!r} in {tracker.uri}")
+            import difflib
+
+            known = sorted(({r.tags.get("label", "") for r in runs} | {r.tags.get("method", "") for r in runs}) - {""})
+            close = difflib.get_close_matches(name, known, n=2, cutoff=0.5)
+            hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            raise UsageError(f"no finished {where} runs of {name!r} in {tracker.uri}{hint}")
     check_selections(runs_a, runs_b, (method_a, method_b), allow_mixed=allow_mixed_selection)
     zero_a = is_zero_shot(runs_a[0].tags["method"])
     zero_b = is_zero_shot(runs_b[0].tags["method"])

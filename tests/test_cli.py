@@ -125,3 +125,10 @@ def test_names_match_in_any_case_with_the_same_run_keys(isolated, capsys):
     assert upper == lower and len(upper) == 1
     assert main(["run", "--methods", "CoCop", "--dry-run"]) == 2
     assert "did you mean 'cocoop'" in capsys.readouterr().err
+
+
+def test_verbose_is_accepted_after_the_subcommand(capsys):
+    assert main(["list", "protocols", "-v"]) == 0
+    assert main(["-v", "list", "protocols"]) == 0
+    assert main(["list", "methods", "--verbose"]) == 0
+    assert "coop" in capsys.readouterr().out

@@ -54,7 +54,23 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for module in COMMANDS:
         importlib.import_module(module).add_parser(sub)
+    _verbose_everywhere(parser)
     return parser
+
+
+def _verbose_everywhere(parser: argparse.ArgumentParser) -> None:
+    """Accept `-v/--verbose` after any subcommand too (`run ... -v`), not only before it.
+
+    SUPPRESS as the default keeps a subcommand from resetting a `-v` given before it.
+    """
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                if "--verbose" not in child._option_string_actions:
+                    child.add_argument(
+                        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="debug logging"
+                    )
+                _verbose_everywhere(child)
 
 
 def _configure_logging(verbose: bool, quiet: bool) -> None:

@@ -8,6 +8,7 @@ import open_clip
 import pytest
 import torch
 
+from benchmark.backbone.hub_cache import cached_weights
 from benchmark.backbone.load import (
     TINY_CONFIG,
     backbone_identity,
@@ -16,7 +17,7 @@ from benchmark.backbone.load import (
     parse_backbone,
     validate_backbone,
 )
-from benchmark.backbone.weights import cached_weights, load_checkpoint_file
+from benchmark.backbone.weights import load_checkpoint_file
 from benchmark.errors import UsageError
 
 # OpenAI's convention (heads = width // 64, QuickGELU) at the tiny scale, so the architecture inferred
@@ -184,3 +185,21 @@ def test_cached_tag_weights_are_found_offline(monkeypatch, tmp_path):
 
 def test_tiny_config_is_the_tests_architecture(tiny):
     assert tiny.visual.conv1.out_channels == TINY_CONFIG["vision_cfg"]["width"]
+
+
+def test_the_world_backbones_are_named_and_keep_the_generic_ones_identity():
+    """`world` keeps its label and identity (so its runs keep their run_keys); `world-rs` is its RS-pretrained
+    counterpart, a different committed checkpoint with its own sha256-checked identity."""
+    from benchmark.backbone.load import backbone_identity, load_backbone, parse_backbone
+    from benchmark.world.model import META, WORLD_CHECKPOINTS, read_meta
+
+    generic, rs = parse_backbone("world"), parse_backbone("World-RS")
+    assert (generic.label, rs.label) == ("world", "world-rs")
+    assert backbone_identity(generic) == f"world@{read_meta(META)['sha256'][:12]}"
+    rs_meta = read_meta(WORLD_CHECKPOINTS["world-rs"].with_suffix(".json"))
+    assert backbone_identity(rs) == f"world-rs@{rs_meta['sha256'][:12]}"
+    assert rs_meta["recipe"]["corpus"] == "rs" and rs_meta["model_cfg"] == read_meta(META)["model_cfg"]
+    a, b = load_backbone(generic), load_backbone(rs)
+    weights = dict(b.model.named_parameters())
+    assert all(p.shape == weights[n].shape for n, p in a.model.named_parameters())
+    assert not torch.equal(a.model.visual.conv1.weight, b.model.visual.conv1.weight)

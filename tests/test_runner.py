@@ -166,3 +166,24 @@ def test_a_cell_another_sweep_is_running_is_left_to_it(world_env, capsys):
     assert status.ok and status.claimed == "finished" and status.run_id is None
     cells = other_sweep.client.search_runs([other_sweep.experiment_id("b2n")], "tags.kind = 'cell'")
     assert sorted(r.info.status for r in cells) == ["FINISHED", "FINISHED", "KILLED"]
+
+
+@pytest.mark.slow
+def test_a_partial_run_leaves_the_committed_results_untouched(world_env, capsys):
+    """A fresh clone: committed `results/`, an empty store; a smoke run goes to `results/partial/`."""
+    base = ["run", "--methods", "zeroshot", "--quiet"]
+    assert main([*base, "--datasets", "mlrsnet,rsicd"]) == 0
+    out = capsys.readouterr().out
+    assert "results/leaderboard_b2n.csv (average rows" in out and "zeroshot" in out  # the numbers on screen
+    committed = {p.name: p.read_bytes() for p in (world_env / "results").glob("*_b2n.*")}
+    (world_env / "mlflow.db").unlink()  # what a fresh clone has: the results, not the store
+
+    assert main([*base, "--datasets", "mlrsnet"]) == 0
+    out = capsys.readouterr().out
+    assert "holds 1 run(s) this sweep and the store do not" in out
+    assert {p.name: p.read_bytes() for p in (world_env / "results").glob("*_b2n.*")} == committed
+    partial = pd.read_csv(world_env / "results" / "partial" / "leaderboard_b2n.csv")
+    assert partial.dataset.tolist() == ["mlrsnet"]
+
+    assert main([*base, "--datasets", "mlrsnet", "--results-dir", "results"]) == 0  # on purpose: replaced
+    assert pd.read_csv(world_env / "results" / "leaderboard_b2n.csv").dataset.tolist() == ["mlrsnet"]

@@ -37,6 +37,7 @@ def cmd_leaderboard(args) -> int:
     """`leaderboard`: regenerate results/ from the tracking store alone, or from a runs CSV."""
     from pathlib import Path
 
+    from benchmark.cli.summary import print_averages
     from benchmark.paths import default_tracking_uri, results_dir
     from benchmark.plan.profiles import get_profile
     from benchmark.registry import PROTOCOLS
@@ -59,7 +60,7 @@ def cmd_leaderboard(args) -> int:
             raise UsageError(f"--from-runs: {exc}") from None
         order = protocol.leaderboard_order(profile)
         path, _ = write_leaderboard(protocol.name, long, out, profile=profile.name, order=order, matrix=args.matrix)
-        print(path)
+        print_averages(path)
         if args.matrix:
             print(matrix_paths(out, protocol.name)[0])
         return 0
@@ -76,7 +77,7 @@ def cmd_leaderboard(args) -> int:
         if not args.protocol and tracker.experiment_id(protocol.name, create=False) is None:
             continue
         order = protocol.leaderboard_order(profile)
-        print(rebuild(tracker, protocol.name, out, profile=profile.name, order=order, matrix=args.matrix))
+        print_averages(rebuild(tracker, protocol.name, out, profile=profile.name, order=order, matrix=args.matrix))
         if args.matrix:
             print(matrix_paths(out, protocol.name)[0])
         written += 1

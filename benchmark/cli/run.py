@@ -207,11 +207,46 @@ def _request(args):
     )
 
 
+def _results_folder(request, tracking_uri: str):
+    """`./results`, unless the leaderboards this sweep writes would drop runs that `./results` holds.
+
+    A smoke run on a fresh clone (empty store, committed `results/`) would otherwise replace the committed
+    leaderboards with its own two rows. Such a sweep writes to `results/partial/` and says so; `--results-dir
+    results` overwrites on purpose. The rule: every run_key of `results/runs_<protocol>.csv` must be finished in
+    the store or planned by this sweep.
+    """
+    import csv
+
+    from benchmark.paths import results_dir
+    from benchmark.plan.sweep import build_plan
+    from benchmark.registry import PROTOCOLS
+    from benchmark.run.tracking import Tracker, check_tracking_uri
+
+    folder = results_dir()
+    runs_csv = folder / f"runs_{PROTOCOLS.canonical(request.protocol)}.csv"
+    if not runs_csv.is_file():
+        return folder
+    with open(runs_csv, newline="") as handle:
+        held = {row["run_key"] for row in csv.DictReader(handle)}
+    check_tracking_uri(tracking_uri)
+    covered = {spec.run_key for spec in build_plan(request).specs}
+    if not held <= covered:
+        covered |= Tracker(tracking_uri).finished_keys(PROTOCOLS.canonical(request.protocol))
+    if held <= covered:
+        return folder
+    partial = folder / "partial"
+    print(
+        f"note: {runs_csv} holds {len(held - covered)} run(s) this sweep and the store do not; its leaderboards go"
+        f" to {partial}/ (pass --results-dir {folder.name} to replace {folder.name}/)"
+    )
+    return partial
+
+
 def cmd_run(args) -> int:
     """`run`: execute (or with --dry-run, describe) a sweep."""
     from pathlib import Path
 
-    from benchmark.paths import default_tracking_uri, results_dir
+    from benchmark.paths import default_tracking_uri
 
     args = _resolve_run_args(args)
     request = _request(args)
@@ -226,9 +261,10 @@ def cmd_run(args) -> int:
     from benchmark.core.shortcuts import FAST, NAIVE
     from benchmark.run.runner import RunOptions, run_sweep
 
+    tracking_uri = args.tracking_uri or default_tracking_uri()
     options = RunOptions(
-        tracking_uri=args.tracking_uri or default_tracking_uri(),
-        results_dir=Path(args.results_dir) if args.results_dir else results_dir(),
+        tracking_uri=tracking_uri,
+        results_dir=Path(args.results_dir) if args.results_dir else _results_folder(request, tracking_uri),
         force=args.force,
         allow_partial_weights=args.allow_partial_weights,
         executor=args.executor,
@@ -248,7 +284,10 @@ def cmd_run(args) -> int:
     if outcome.busy:
         summary += f", {outcome.busy} left to another sweep running them"
     print(summary)
-    print(f"leaderboard: {outcome.leaderboard}")
+    if outcome.leaderboard is not None:
+        from benchmark.cli.summary import print_averages
+
+        print_averages(outcome.leaderboard)
     if outcome.failures:
         print("failed cells:")
         for status in outcome.failures:

@@ -132,3 +132,17 @@ def test_verbose_is_accepted_after_the_subcommand(capsys):
     assert main(["-v", "list", "protocols"]) == 0
     assert main(["list", "methods", "--verbose"]) == 0
     assert "coop" in capsys.readouterr().out
+
+
+def test_dry_run_validates_the_executor_and_marks_finished_cells(world_env, capsys):
+    dry = ["run", "--methods", "zeroshot", "--datasets", "mlrsnet,rsicd", "--dry-run"]
+    assert main([*dry, "--executor", "slurm"]) == 2
+    assert "unknown executor 'slurm'" in capsys.readouterr().err
+    assert main(dry) == 0
+    assert [json.loads(line)["finished"] for line in capsys.readouterr().out.splitlines()] == [False, False]
+    assert not (world_env / "mlflow.db").exists()  # a dry run creates no store
+    assert main(["run", "--methods", "zeroshot", "--datasets", "mlrsnet", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(dry) == 0
+    cells = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(c["dataset"], c["finished"]) for c in cells] == [("mlrsnet", True), ("rsicd", False)]

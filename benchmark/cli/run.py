@@ -242,6 +242,17 @@ def _results_folder(request, tracking_uri: str):
     return partial
 
 
+def _finished_keys(tracking_uri: str, protocol: str) -> set[str]:
+    """run_keys with a FINISHED run (for `--dry-run`), without creating a store that does not exist."""
+    from pathlib import Path
+
+    if tracking_uri.startswith("sqlite:///") and not Path(tracking_uri.removeprefix("sqlite:///")).is_file():
+        return set()
+    from benchmark.run.tracking import Tracker
+
+    return Tracker(tracking_uri).finished_keys(protocol)
+
+
 def cmd_run(args) -> int:
     """`run`: execute (or with --dry-run, describe) a sweep."""
     from pathlib import Path
@@ -251,17 +262,30 @@ def cmd_run(args) -> int:
     args = _resolve_run_args(args)
     request = _request(args)
     workers = parse_workers(args.workers)
+    tracking_uri = args.tracking_uri or default_tracking_uri()
     if args.dry_run:
         from benchmark.plan.sweep import build_plan, describe
+        from benchmark.run.runner import RunOptions, resolve_layout, validate_options
 
+        # Everything a real run checks before work, except what needs loading (models: warnings only).
+        layout = RunOptions(
+            tracking_uri=tracking_uri,
+            results_dir=Path("."),
+            executor=args.executor,
+            workers=workers,
+            ray_address=args.ray_address,
+            server_host=args.server_host,
+            insecure_server=args.insecure_server,
+        )
+        validate_options(resolve_layout(layout))
         plan = build_plan(request, require_models=False)  # loads nothing: a model missing here is a warning
+        done = _finished_keys(tracking_uri, plan.protocol.name)
         for spec in plan.specs:
-            print(json.dumps(describe(plan, spec)))
+            print(json.dumps({**describe(plan, spec), "finished": spec.run_key in done}))
         return 0
     from benchmark.core.shortcuts import FAST, NAIVE
     from benchmark.run.runner import RunOptions, run_sweep
 
-    tracking_uri = args.tracking_uri or default_tracking_uri()
     options = RunOptions(
         tracking_uri=tracking_uri,
         results_dir=Path(args.results_dir) if args.results_dir else _results_folder(request, tracking_uri),

@@ -79,7 +79,7 @@ def test_overrides_are_typed_and_scoped(world_env, capsys):
     assert main(argv) == 0
     cells = {c["method"]: c for c in map(json.loads, capsys.readouterr().out.splitlines())}
     assert cells["coop"]["method_config"]["n_ctx"] == 4 and cells["coop"]["train_config"]["epochs"] == 3
-    assert cells["coop"]["label"].startswith("coop[world_ctxv1+")
+    assert cells["coop"]["label"] == "coop[n_ctx=4, train.epochs=3]"  # readable: the overrides themselves
     assert cells["zeroshot"]["label"] == "zeroshot"  # training settings do not apply to zero-shot
 
 

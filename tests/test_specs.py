@@ -75,3 +75,14 @@ def test_a_spec_written_before_numerics_still_loads():
     del data["numerics"]
     old = RunSpec.from_json(json.dumps(data))
     assert old.numerics == "" and old.run_key != spec().run_key
+
+
+def test_labels_name_their_overrides_and_fall_back_to_a_hash_past_a_length():
+    from benchmark.plan.sweep import LABEL_MARK_MAX, variant_mark
+
+    short = spec(overrides=(("epochs", "2"),))
+    assert variant_mark(short, default=short.preset) == "epochs=2"
+    assert variant_mark(short, default="paper") == f"{short.preset}, epochs=2"
+    long = spec(overrides=tuple((f"option_{i}", "0.001") for i in range(4)))
+    assert len(", ".join(f"{k}={v}" for k, v in long.overrides)) > LABEL_MARK_MAX
+    assert variant_mark(long, default=long.preset) == long.variant  # preset+hash, spelled out in the legend

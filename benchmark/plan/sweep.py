@@ -261,6 +261,20 @@ def _backbones(request: SweepRequest, profile: Profile) -> list[Any]:
 DETERMINISTIC_SEED = 0  # the seed (and shots 0) of the single run of a method that trains nothing
 
 
+LABEL_MARK_MAX = 40  # a longer preset-and-overrides mark is shown as the preset plus a hash (`RunSpec.variant`)
+
+
+def variant_mark(spec: RunSpec, default: str) -> str:
+    """How a label names a non-default configuration: `paper_ctxv1`, `epochs=2`, `paper_ctxv1, epochs=2, n_ctx=4`.
+
+    Readable up to `LABEL_MARK_MAX` characters; past that, `preset+<hash of the overrides>` (`RunSpec.variant`),
+    which the Markdown legend spells out.
+    """
+    parts = ([spec.preset] if spec.preset != default else []) + [f"{key}={value}" for key, value in spec.overrides]
+    text = ", ".join(parts)
+    return text if len(text) <= LABEL_MARK_MAX else spec.variant
+
+
 def method_label(spec: RunSpec, profile: Profile, datasets: dict[str, Dataset], *, default: str, protocol: Any) -> str:
     """The method's name in leaderboards, marked with whatever departs from the profile's defaults.
 
@@ -272,7 +286,7 @@ def method_label(spec: RunSpec, profile: Profile, datasets: dict[str, Dataset], 
     """
     marks = []
     if spec.preset != default or spec.overrides:
-        marks.append(spec.variant)
+        marks.append(variant_mark(spec, default))
     on_test = str(spec.train_config.get("selection", "")).startswith("best_test")
     if on_test and METHODS.get(spec.method).requirements.trainable:
         marks.append("best_test")  # numbers from a checkpoint chosen on the test split: never unmarked

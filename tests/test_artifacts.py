@@ -167,3 +167,17 @@ def test_a_default_sweep_leaves_every_artifact_and_compare_reads_them(world_env,
     assert main(["compare", "coop", "zeroshot"]) == 0
     out = capsys.readouterr().out
     assert "McNemar" in out and " base " in out and " new " in out
+
+
+def test_environment_says_whether_the_installed_versions_are_the_locks(monkeypatch):
+    from importlib import metadata
+
+    from benchmark.results import artifacts
+
+    status = artifacts.lock_status()
+    assert status["file"].startswith("requirements.lock@")
+    assert status["matches"] is (not status["differs"])
+    real = metadata.version
+    monkeypatch.setattr(metadata, "version", lambda name: "0.0-other" if name == "torch" else real(name))
+    other = artifacts.environment("cpu")["lock"]
+    assert other["matches"] is False and any(d.startswith("torch==") for d in other["differs"])

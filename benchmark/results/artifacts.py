@@ -222,6 +222,7 @@ def environment(device: str) -> dict[str, Any]:
             info[name.replace("open_clip_torch", "open_clip")] = metadata.version(name)
         except metadata.PackageNotFoundError:
             info[name.replace("open_clip_torch", "open_clip")] = None
+    info["lock"] = lock_status()
     if device.startswith("cuda"):
         try:
             import torch
@@ -231,6 +232,34 @@ def environment(device: str) -> dict[str, Any]:
         except Exception:  # noqa: BLE001 - environment.json must never fail a finished run
             log.debug("could not query the CUDA device", exc_info=True)
     return info
+
+
+LOCK_FILE = "requirements.lock"
+
+
+def lock_status() -> dict[str, Any]:
+    """Whether this environment is the committed lock's (`make run`/`make test` install from it).
+
+    `matches`: every `name==version` of the lock is what is installed (None when there is no lock beside the
+    package, e.g. an installed wheel); `differs`: the first few that are not, so a number produced by another
+    torch build says so in its run's `environment.json`.
+    """
+    lock = Path(benchmark.__file__).resolve().parent.parent / LOCK_FILE
+    if not lock.is_file():
+        return {"file": None, "matches": None}
+    differs = []
+    for line in lock.read_text().splitlines():
+        name, sep, version = line.strip().partition("==")
+        if not sep or line.startswith("#"):
+            continue
+        try:
+            installed = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            installed = None
+        if installed != version:
+            differs.append(f"{name}=={version} (installed: {installed})")
+    digest = hashlib.sha256(lock.read_bytes()).hexdigest()[:12]
+    return {"file": f"{LOCK_FILE}@{digest}", "matches": not differs, "differs": differs[:10]}
 
 
 def _git(*args: str) -> str | None:

@@ -146,3 +146,36 @@ def test_dry_run_validates_the_executor_and_marks_finished_cells(world_env, caps
     assert main(dry) == 0
     cells = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(c["dataset"], c["finished"]) for c in cells] == [("mlrsnet", True), ("rsicd", False)]
+
+
+@pytest.mark.slow
+def test_ui_killed_with_sigterm_leaves_no_server_process(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from benchmark.run.server import free_port, healthy
+
+    port = free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    store = f"sqlite:///{tmp_path / 'm.db'}"
+    argv = [sys.executable, "-m", "benchmark", "ui", "--port", str(port), "--tracking-uri", store]
+    ui = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 180
+        while not healthy(f"http://127.0.0.1:{port}", timeout=1.0):
+            assert ui.poll() is None and time.monotonic() < deadline, ui.communicate()[1][-2000:]
+            time.sleep(0.5)
+        children = subprocess.run(["ps", "-o", "pid=", "--ppid", str(ui.pid)], capture_output=True, text=True)
+        (server,) = [int(pid) for pid in children.stdout.split()]  # the mlflow CLI, leader of its own group
+        ui.send_signal(signal.SIGTERM)
+        assert ui.wait(60) == 130
+    finally:
+        if ui.poll() is None:
+            ui.kill()
+    time.sleep(1.0)
+    with pytest.raises(ProcessLookupError):
+        os.killpg(server, 0)  # not one process of the server's group is left
+    assert not healthy(f"http://127.0.0.1:{port}", timeout=1.0)

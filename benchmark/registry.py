@@ -45,6 +45,7 @@ class Registry(Generic[T]):
         self._entries: dict[str, T] = {}
         self._aliases: dict[str, str] = {}
         self._external: dict[str, str] | None = None
+        self._distributions: dict[str, str] = {}  # plugin name -> "distribution==version"
 
     def register(self, name: str, *, aliases: Iterable[str] = ()) -> Callable[[T], T]:
         """Decorator registering `obj` under the explicit lower-case `name`."""
@@ -71,7 +72,22 @@ class Registry(Generic[T]):
                     if ep.name in self._builtin:
                         raise KeyError(f"{self.kind} {ep.name!r} from entry point {ep.value!r} clashes with a built-in")
                     self._external[ep.name] = ep.value.split(":")[0]
+                    if ep.dist is not None:
+                        self._distributions[ep.name] = f"{ep.dist.name}=={ep.dist.version}"
         return self._external
+
+    def builtin_names(self) -> list[str]:
+        """The entries that ship with the harness (what `--methods all` means), sorted."""
+        return sorted(self._builtin)
+
+    def plugin_names(self) -> list[str]:
+        """The entries that installed packages add through the entry-point group, sorted."""
+        return sorted(self._external_modules())
+
+    def distribution(self, name: str) -> str | None:
+        """`distribution==version` of the package a plugin entry comes from (None for a built-in)."""
+        self._external_modules()
+        return self._distributions.get(self.canonical(name))
 
     def _modules(self) -> dict[str, str]:
         return {**self._builtin, **self._external_modules()}
@@ -96,7 +112,10 @@ class Registry(Generic[T]):
         if name not in self._entries:
             importlib.import_module(self._modules()[name])
             if name not in self._entries:
-                raise KeyError(f"module {self._modules()[name]!r} did not register {self.kind} {name!r}")
+                raise KeyError(
+                    f"module {self._modules()[name]!r} did not register {self.kind} {name!r}: an entry point's name"
+                    f" must be the name its class registers with (@{self.kind.upper()}S.register({name!r}))"
+                )
         return self._entries[name]
 
     def names(self) -> list[str]:

@@ -74,9 +74,14 @@ class RunSpec:
     numerics: str
 
     @staticmethod
-    def numerics_label(method: str, method_numerics_version: int) -> str:
-        """The `numerics` field of a cell of `method`: its own numerics version and the harness's."""
-        return f"{method}={method_numerics_version};harness={NUMERICS_VERSION}"
+    def numerics_label(method: str, method_numerics_version: int, plugin: str | None = None) -> str:
+        """The `numerics` field of a cell of `method`: its own numerics version and the harness's.
+
+        A plugin method adds its package (`plugin=name==version`), so a new plugin release gets new run_keys:
+        resume never keeps runs of the old code.
+        """
+        label = f"{method}={method_numerics_version};harness={NUMERICS_VERSION}"
+        return f"{label};plugin={plugin}" if plugin else label
 
     @property
     def run_key(self) -> str:

@@ -55,10 +55,15 @@ class Plan:
 
 
 def method_names(requested: Sequence[str]) -> list[str]:
-    """Expand `all`, canonicalise and de-duplicate, keeping the requested order."""
+    """Expand `all` (the built-in methods) and `plugins` (installed ones), canonicalise and de-duplicate.
+
+    `all` does not grow when a plugin is installed: the default sweep stays the one the committed leaderboards
+    come from; plugin methods run by name or with `plugins`.
+    """
     names: list[str] = []
     for name in requested:
-        expanded = METHODS.names() if name == "all" else [METHODS.canonical(name)]
+        groups = {"all": METHODS.builtin_names, "plugins": METHODS.plugin_names}
+        expanded = groups[name.lower()]() if name.lower() in groups else [METHODS.canonical(name)]
         names.extend(n for n in expanded if n not in names)
     if not names:
         raise UsageError("no method selected")
@@ -225,7 +230,7 @@ def build_plan(request: SweepRequest, *, require_models: bool = True) -> Plan:
                 split_digests=tuple((d, datasets[d].split.sha256) for d in used),
                 captions=captions,
                 harness_version=__version__,
-                numerics=RunSpec.numerics_label(name, cls.numerics_version),
+                numerics=RunSpec.numerics_label(name, cls.numerics_version, METHODS.distribution(name)),
             )
             specs.append(spec)
             labels[spec.run_key] = method_label(

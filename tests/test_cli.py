@@ -179,3 +179,14 @@ def test_ui_killed_with_sigterm_leaves_no_server_process(tmp_path):
     with pytest.raises(ProcessLookupError):
         os.killpg(server, 0)  # not one process of the server's group is left
     assert not healthy(f"http://127.0.0.1:{port}", timeout=1.0)
+
+
+def test_list_presets_marks_the_default_and_columns_align(capsys):
+    assert main(["list", "presets", "CoOp"]) == 0
+    rows = capsys.readouterr().out.splitlines()[1:]
+    assert any(row.split()[:3] == ["coop", "world_ctxv1", "*"] for row in rows)
+    starts = {row.index(row.split("  ")[-1].strip()) for row in rows}  # where each row's source begins
+    assert len(starts) == 1
+    assert main(["list", "datasets", "--profile", "paper"]) == 0
+    rows = capsys.readouterr().out.splitlines()[1:]
+    assert len({row.index(" classes") - len(row.split()[-2]) for row in rows if "classes" in row.split()[-1]}) == 1

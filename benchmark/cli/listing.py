@@ -1,17 +1,28 @@
-"""`python -m benchmark list`: registered methods, protocols, datasets and named backbones, without importing torch."""
+"""`python -m benchmark list`: methods, protocols, datasets and named backbones (no torch), or presets.
+
+`list presets` imports the method modules (their presets are Python objects), so it is not part of `list all`.
+"""
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
-KINDS = ["all", "methods", "protocols", "datasets", "backbones"]
+KINDS = ["all", "methods", "protocols", "datasets", "backbones", "presets"]
 
 
 def add_parser(sub) -> None:
     """Add `list` to the CLI."""
-    p = sub.add_parser("list", help="list methods, protocols, datasets or named backbones (no torch import)")
-    p.add_argument("what", nargs="?", default="all", choices=KINDS)
-    p.add_argument("--profile", default="world")
+    p = sub.add_parser(
+        "list",
+        help="list methods, protocols, datasets, named backbones (no torch import) or presets",
+        epilog="examples:\n  python -m benchmark list\n  python -m benchmark list datasets --profile paper\n"
+        "  python -m benchmark list presets coop",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("what", nargs="?", default="all", choices=KINDS, help="what to list (default all, presets apart)")
+    p.add_argument("method", nargs="?", default=None, help="`list presets METHOD`: one method's presets only")
+    p.add_argument("--profile", default="world", help="profile of the datasets and default presets (default world)")
     p.set_defaults(handler=cmd_list)
 
 
@@ -36,9 +47,25 @@ def cmd_list(args) -> int:
             print(f"  {name:<{width}}  {PROTOCOLS.summary(name)}{extra}")
     if args.what in ("all", "datasets"):
         print(f"datasets ({profile.name} profile):")
-        for name, spec in profile.datasets.items():
-            count = f"{len(spec.classnames)} classes" if spec.classnames else "classes from the split file"
-            print(f"  {name:<13} {spec.folder}/{spec.split_file:<20} {count}")
+        rows = [
+            (name, f"{spec.folder}/{spec.split_file}", f"{len(spec.classnames)} classes" if spec.classnames else
+             "classes from the split file")
+            for name, spec in profile.datasets.items()
+        ]  # fmt: skip
+        for line in aligned(rows):
+            print(f"  {line}")
+    if args.what == "presets":
+        names = [METHODS.canonical(args.method)] if args.method else METHODS.names()
+        print(f"presets (* the default on the {profile.name} profile; --preset NAME or METHOD=NAME):")
+        rows = []
+        for name in names:
+            cls = METHODS.get(name)
+            default = cls.default_preset(profile.name, "b2n")
+            rows += [
+                (name, f"{key}{' *' if key == default else ''}", preset.source) for key, preset in cls.presets.items()
+            ]
+        for line in aligned(rows):
+            print(f"  {line}")
     if args.what in ("all", "backbones"):
         print("backbones (--backbone NAME, any case; also any open_clip MODEL[:TAG] or MODEL:FILE):")
         for line in backbone_table():
@@ -49,6 +76,14 @@ def cmd_list(args) -> int:
     return 0
 
 
+def aligned(rows: list[tuple[str, ...]]) -> list[str]:
+    """Rows as text with every column but the last padded to its widest cell."""
+    if not rows:
+        return []
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    return ["  ".join([*(cell.ljust(w) for cell, w in zip(row, widths)), row[-1]]).rstrip() for row in rows]
+
+
 def backbone_table() -> list[str]:
     """The named backbones, one row each: name, architecture, source, format, whether the weights are local."""
     from benchmark.backbone.registry import BACKBONES
@@ -56,8 +91,7 @@ def backbone_table() -> list[str]:
     rows = [("name", "architecture", "source", "format", "local")]
     rows += [(e.name, e.architecture, e.where, e.format_text, _local(e)) for e in BACKBONES.values()]
     rows += _world_rows()
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1] for row in rows]
+    return aligned(rows)
 
 
 def _world_rows() -> list[tuple[str, ...]]:

@@ -190,3 +190,22 @@ def test_list_presets_marks_the_default_and_columns_align(capsys):
     assert main(["list", "datasets", "--profile", "paper"]) == 0
     rows = capsys.readouterr().out.splitlines()[1:]
     assert len({row.index(" classes") - len(row.split()[-2]) for row in rows if "classes" in row.split()[-1]}) == 1
+
+
+def test_every_subcommand_help_ends_with_an_example():
+    import argparse
+
+    from benchmark.cli.main import build_parser
+
+    def walk(parser, path):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, child in action.choices.items():
+                    yield from walk(child, [*path, name])
+        if path:
+            yield " ".join(path), parser
+
+    helps = dict(walk(build_parser(), []))
+    assert {"run", "leaderboard", "compare", "data check", "ui", "world", "list", "tune"} <= set(helps)
+    missing = [name for name, parser in helps.items() if "example" not in (parser.epilog or "")]
+    assert not missing, f"no example in the help of: {missing}"

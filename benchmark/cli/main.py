@@ -55,7 +55,31 @@ def build_parser() -> argparse.ArgumentParser:
     for module in COMMANDS:
         importlib.import_module(module).add_parser(sub)
     _verbose_everywhere(parser)
+    _examples_everywhere(parser)
     return parser
+
+
+#: An example per subcommand without its own epilog (`--help` ends with it).
+EXAMPLES = {
+    "run": "python -m benchmark run --methods coop,cocoop --datasets patternnet --seeds 1 --set epochs=5",
+    "leaderboard": "python -m benchmark leaderboard --protocol b2n --matrix",
+    "compare": "python -m benchmark compare coop zeroshot --protocol b2n",
+    "reproduce": "python -m benchmark reproduce --protocol b2n --methods coop",
+    "parity": "python -m benchmark parity ../shared/parity/*.pt tests/parity/*.pt",
+    "data": "python -m benchmark data check --data-root /data/rs",
+    "check": "python -m benchmark data check --data-root /data/rs --datasets patternnet --json",
+    "shots": "python -m benchmark data shots --datasets patternnet --seed 1 --shots 16",
+}
+
+
+def _examples_everywhere(parser: argparse.ArgumentParser) -> None:
+    """Give every subcommand's help an example (its own epilog, or one from `EXAMPLES`)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                if not child.epilog and name in EXAMPLES:
+                    child.epilog = f"example: {EXAMPLES[name]}"
+                _examples_everywhere(child)
 
 
 def _verbose_everywhere(parser: argparse.ArgumentParser) -> None:

@@ -209,3 +209,19 @@ def test_every_subcommand_help_ends_with_an_example():
     assert {"run", "leaderboard", "compare", "data check", "ui", "world", "list", "tune"} <= set(helps)
     missing = [name for name, parser in helps.items() if "example" not in (parser.epilog or "")]
     assert not missing, f"no example in the help of: {missing}"
+
+
+def test_every_option_and_argument_has_help_text():
+    import argparse
+
+    from benchmark.cli.main import build_parser
+
+    def bare(parser, path):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, child in action.choices.items():
+                    yield from bare(child, [*path, name])
+            elif not action.help and action.dest != "help":
+                yield f"{' '.join(path)} {action.option_strings or action.dest}"
+
+    assert not list(bare(build_parser(), []))

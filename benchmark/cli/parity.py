@@ -6,7 +6,7 @@ from __future__ import annotations
 def add_parser(sub) -> None:
     """Add `parity` to the CLI."""
     p = sub.add_parser("parity", help="check methods against reference fixtures (../shared/parity/*.pt)")
-    p.add_argument("fixtures", nargs="+")
+    p.add_argument("fixtures", nargs="+", help="parity fixture files (.pt), made by running the reference code")
     p.add_argument("--verbose", action="store_true", help="print every quantity, not only the worst")
     p.set_defaults(handler=cmd_parity)
 

@@ -25,7 +25,7 @@ def add_parser(sub) -> None:
         " --out world_clip_rs.pt",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("action", choices=["build", "pretrain"])
+    p.add_argument("action", choices=["build", "pretrain"], help="build: the datasets; pretrain: a tiny CLIP")
     # `world pretrain` has its own parser (`benchmark.world.pretrain.parse_args`), which answers --help.
     p.add_argument("rest", nargs=argparse.REMAINDER, help="options of `world pretrain` (see --help there)")
     p.set_defaults(handler=cmd_world)

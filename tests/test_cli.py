@@ -225,3 +225,24 @@ def test_every_option_and_argument_has_help_text():
                 yield f"{' '.join(path)} {action.option_strings or action.dest}"
 
     assert not list(bare(build_parser(), []))
+
+
+def test_log_lines_go_through_the_progress_bar_writer_on_a_terminal(monkeypatch):
+    import logging
+    import sys
+
+    from benchmark.cli import main as cli
+
+    root = logging.getLogger()
+    saved = root.handlers[:]
+    try:
+        root.handlers = []
+        monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+        cli._configure_logging(verbose=False, quiet=False)
+        assert [type(h).__name__ for h in root.handlers] == ["_BarSafeHandler"]
+        writes = []
+        monkeypatch.setattr("tqdm.tqdm.write", lambda text, file=None: writes.append(text))
+        logging.getLogger("benchmark.test").warning("above the bar")
+        assert writes and writes[0].endswith("WARNING benchmark.test: above the bar")
+    finally:
+        root.handlers = saved

@@ -97,12 +97,28 @@ def _verbose_everywhere(parser: argparse.ArgumentParser) -> None:
                 _verbose_everywhere(child)
 
 
+class _BarSafeHandler(logging.StreamHandler):
+    """Writes records with `tqdm.write`, which clears and redraws an active progress bar around them."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from tqdm import tqdm
+
+        try:
+            tqdm.write(self.format(record), file=sys.stderr)
+        except Exception:  # noqa: BLE001 - logging must never raise
+            self.handleError(record)
+
+
 def _configure_logging(verbose: bool, quiet: bool) -> None:
     import os
 
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "DEBUG" if verbose else "WARNING")
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    # On a terminal a log line goes through the progress bar's writer, above the bar instead of through it.
+    handlers = [_BarSafeHandler()] if sys.stderr.isatty() else None
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S", handlers=handlers
+    )
     for noisy in ("mlflow", "alembic", "urllib3", "filelock", "httpx", "git"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 

@@ -58,6 +58,7 @@ def probe(monkeypatch):
     recorder = Probe(False)
     monkeypatch.setattr(models, "_probe", recorder)
     monkeypatch.setattr(models, "_REACHABLE", {})
+    monkeypatch.setattr(models, "_SET_HERE", {})
     return recorder
 
 
@@ -229,3 +230,17 @@ def test_runtime_encoder_load_is_local_only_in_offline_mode(monkeypatch):
     with pytest.raises(UsageError, match="cannot load"):
         MeanPoolEncoder(BERT).encode(["a caption"])
     assert calls == [True]
+
+
+def test_a_later_check_does_not_blame_the_user_for_offline_mode_the_check_turned_on(
+    hub_cache, online, probe, monkeypatch
+):
+    """Two backbones: the first's models are cached (the hub is unreachable: HF_HUB_OFFLINE goes on), the second's
+    weights are not; its message says the hub is unreachable, not that the user set HF_HUB_OFFLINE."""
+    snapshot(hub_cache, BLIP2, BLIP2_FILES)
+    snapshot(hub_cache, BERT, BERT_FILES)
+    check_models(*paper(), captions=True)
+    assert os.environ.get("HF_HUB_OFFLINE") == "1"
+    with pytest.raises(UsageError) as refused:
+        check_models(get_profile("paper"), parse_backbone("ViT-B-16:openai"), captions=False)
+    assert "HF_HUB_OFFLINE is set" not in str(refused.value) and "unreachable" in str(refused.value)

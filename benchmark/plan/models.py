@@ -49,6 +49,7 @@ TOKENIZER = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "spiece.mod
 IMAGE_PROCESSOR = ("preprocessor_config.json", "processor_config.json")
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 _REACHABLE: dict[str, bool] = {}  # host URL -> answered the probe (once per process)
+_SET_HERE: dict[str, str] = {}  # offline variables this module set (a later check must not blame the user)
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,9 @@ def check_models(profile, backbone, *, captions: bool, require: bool = True) -> 
         return
     missing = [m for m in models if m.problem]
     offline = offline_variable()
-    if offline:
+    if offline and _SET_HERE.get(offline) == os.environ.get(offline):  # we set it: the hub was found unreachable
+        message = _message(missing, lambda host: _unreachable(host, hub_endpoint()))
+    elif offline:
         message = _message(missing, lambda host: f"{offline} is set")
     else:
         hub = hub_endpoint()
@@ -106,7 +109,7 @@ def check_models(profile, backbone, *, captions: bool, require: bool = True) -> 
             if reachable.get(m.host):
                 log.info("%s: %s is not cached; it is downloaded from %s when first loaded", m.role, m.name, m.host)
         if require and not missing and reachable.get(hub) is False:
-            os.environ["HF_HUB_OFFLINE"] = "1"  # inherited by the workers: no per-file retries against the hub
+            os.environ["HF_HUB_OFFLINE"] = _SET_HERE["HF_HUB_OFFLINE"] = "1"  # workers inherit it: no per-file retries
             log.info("the hub %s is unreachable and every model is cached: HF_HUB_OFFLINE=1 for this sweep", hub)
         message = _message([m for m in missing if not reachable.get(m.host)], lambda host: _unreachable(host, hub))
     if message and require:

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,16 +72,24 @@ def _render_chunk(args: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray, l
     return np.stack(imgs), np.asarray(labels, np.int16), facts
 
 
-def build_corpus(size: int, seed: int, workers: int | None = None) -> Corpus:
-    """Render ``size`` corpus images (deterministic in ``seed``, independent of ``workers``)."""
+ChunkRenderer = Callable[[tuple[int, int, int]], tuple[np.ndarray, np.ndarray, list[list[str]]]]
+
+
+def build_corpus(size: int, seed: int, workers: int | None = None, render_chunk: ChunkRenderer | None = None) -> Corpus:
+    """Render ``size`` corpus images (deterministic in ``seed``, independent of ``workers``).
+
+    ``render_chunk`` draws images ``start..stop`` of a corpus (a picklable module-level function); the default
+    is this generic corpus's (`benchmark.world.corpus_rs` passes the RS corpus's).
+    """
+    render_chunk = render_chunk or _render_chunk
     workers = workers or min(2, os.cpu_count() or 1)
     jobs = [(seed, s, min(s + CHUNK, size)) for s in range(0, size, CHUNK)]
     t0 = time.perf_counter()
     if workers == 1 or len(jobs) == 1:
-        parts = [_render_chunk(j) for j in jobs]
+        parts = [render_chunk(j) for j in jobs]
     else:
         with ProcessPoolExecutor(workers, mp_context=pool_context()) as ex:
-            parts = list(ex.map(_render_chunk, jobs))
+            parts = list(ex.map(render_chunk, jobs))
     log.info("rendered a %d-image pretraining corpus in %.1f s", size, time.perf_counter() - t0)
     return Corpus(
         np.concatenate([p[0] for p in parts]),
@@ -89,17 +98,29 @@ def build_corpus(size: int, seed: int, workers: int | None = None) -> Corpus:
     )
 
 
-def load_or_build_corpus(cache_dir: Path | None, size: int, seed: int) -> Corpus:
-    """The corpus from ``cache_dir`` if cached there (same generator source, seed and size), else render it."""
+def load_or_build_corpus(
+    cache_dir: Path | None,
+    size: int,
+    seed: int,
+    *,
+    render_chunk: ChunkRenderer | None = None,
+    name: str = "corpus",
+    modules: tuple[str, ...] = CORPUS_MODULES,
+) -> Corpus:
+    """The corpus from ``cache_dir`` if cached there (same generator source, seed and size), else render it.
+
+    ``name``, ``modules`` (whose source decides the bytes) and ``render_chunk`` describe another corpus
+    (`benchmark.world.corpus_rs`).
+    """
     if cache_dir is None:
-        return build_corpus(size, seed)
-    stem = Path(cache_dir) / f"corpus-{source_digest(CORPUS_MODULES)}-s{seed}-n{size}"
+        return build_corpus(size, seed, render_chunk=render_chunk)
+    stem = Path(cache_dir) / f"{name}-{source_digest(modules)}-s{seed}-n{size}"
     img_path, meta_path = stem.with_suffix(".npy"), stem.with_suffix(".json")
     if img_path.is_file() and meta_path.is_file():
         meta = json.loads(meta_path.read_text())
         log.info("using cached pretraining corpus %s", img_path)
         return Corpus(np.load(img_path), np.asarray(meta["labels"], np.int16), meta["facts"])
-    corpus = build_corpus(size, seed)
+    corpus = build_corpus(size, seed, render_chunk=render_chunk)
     stem.parent.mkdir(parents=True, exist_ok=True)
     np.save(img_path, corpus.images)
     meta_path.write_text(json.dumps({"labels": corpus.labels.tolist(), "facts": corpus.facts}))

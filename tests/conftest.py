@@ -123,3 +123,30 @@ def world_env(world_cache, tmp_path, monkeypatch):
     monkeypatch.setenv("BENCHMARK_CACHE", str(world_cache))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     return tmp_path
+
+
+# Tiny open_clip models for the checkpoint-format tests (test_backbone_load.py, test_backbone_registry.py).
+OPENAI_TINY = {  # OpenAI's conventions (heads = width // 64, QuickGELU) at the tiny scale
+    "embed_dim": 64,
+    "vision_cfg": {"image_size": 32, "patch_size": 8, "width": 64, "layers": 2, "head_width": 64},
+    "text_cfg": {"context_length": 32, "vocab_size": 49408, "width": 64, "heads": 1, "layers": 2},
+    "quick_gelu": True,
+}
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """The tests' tiny open_clip architecture, seeded (weights to write into checkpoints)."""
+    from benchmark.backbone.load import build_tiny_clip
+
+    return build_tiny_clip(3)
+
+
+@pytest.fixture(scope="module")
+def openai_tiny():
+    """A tiny CLIP with OpenAI's conventions, for OpenAI-format checkpoints."""
+    import open_clip
+    import torch
+
+    torch.manual_seed(5)
+    return open_clip.model.CLIP(**OPENAI_TINY).eval()

@@ -4,7 +4,6 @@ import pickle
 import time
 import warnings
 
-import open_clip
 import pytest
 import torch
 
@@ -22,23 +21,6 @@ from benchmark.errors import UsageError
 
 # OpenAI's convention (heads = width // 64, QuickGELU) at the tiny scale, so the architecture inferred
 # from the weights is the one they were made with.
-OPENAI_TINY = {
-    "embed_dim": 64,
-    "vision_cfg": {"image_size": 32, "patch_size": 8, "width": 64, "layers": 2, "head_width": 64},
-    "text_cfg": {"context_length": 32, "vocab_size": 49408, "width": 64, "heads": 1, "layers": 2},
-    "quick_gelu": True,
-}
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return build_tiny_clip(3)
-
-
-@pytest.fixture(scope="module")
-def openai_tiny():
-    torch.manual_seed(5)
-    return open_clip.model.CLIP(**OPENAI_TINY).eval()
 
 
 @pytest.fixture(scope="module")

@@ -41,12 +41,6 @@ from benchmark.plan.models import check_models
 from benchmark.plan.profiles import get_profile
 
 REPO = "test-org/testclip"
-OPENAI_TINY = {  # OpenAI's conventions (heads = width // 64, QuickGELU) at the tiny scale
-    "embed_dim": 64,
-    "vision_cfg": {"image_size": 32, "patch_size": 8, "width": 64, "layers": 2, "head_width": 64},
-    "text_cfg": {"context_length": 32, "vocab_size": 49408, "width": 64, "heads": 1, "layers": 2},
-    "quick_gelu": True,
-}
 
 
 def _entry(name: str, fmt: str, **fields) -> NamedBackbone:
@@ -86,17 +80,6 @@ def env(tmp_path, monkeypatch):
     for name, entry in TEST_ENTRIES.items():
         monkeypatch.setitem(BACKBONES, name, entry)
     return tmp_path
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return build_tiny_clip(3)
-
-
-@pytest.fixture(scope="module")
-def openai_tiny():
-    torch.manual_seed(5)
-    return open_clip.model.CLIP(**OPENAI_TINY).eval()
 
 
 def place(root: Path, filename: str, obj, rev: str = "0123abcd") -> Path:

@@ -192,39 +192,35 @@ def test_list_presets_marks_the_default_and_columns_align(capsys):
     assert len({row.index(" classes") - len(row.split()[-2]) for row in rows if "classes" in row.split()[-1]}) == 1
 
 
-def test_every_subcommand_help_ends_with_an_example():
+def _parsers(parser=None, path=()):
+    """(subcommand path, parser) for every subcommand of the CLI, nested ones included."""
     import argparse
 
     from benchmark.cli.main import build_parser
 
-    def walk(parser, path):
-        for action in parser._actions:
-            if isinstance(action, argparse._SubParsersAction):
-                for name, child in action.choices.items():
-                    yield from walk(child, [*path, name])
-        if path:
-            yield " ".join(path), parser
+    parser = parser or build_parser()
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                yield " ".join((*path, name)), child
+                yield from _parsers(child, (*path, name))
 
-    helps = dict(walk(build_parser(), []))
+
+def test_every_subcommand_help_ends_with_an_example():
+    helps = dict(_parsers())
     assert {"run", "leaderboard", "compare", "data check", "ui", "world", "list", "tune"} <= set(helps)
     missing = [name for name, parser in helps.items() if "example" not in (parser.epilog or "")]
     assert not missing, f"no example in the help of: {missing}"
 
 
 def test_every_option_and_argument_has_help_text():
-    import argparse
-
-    from benchmark.cli.main import build_parser
-
-    def bare(parser, path):
-        for action in parser._actions:
-            if isinstance(action, argparse._SubParsersAction):
-                for name, child in action.choices.items():
-                    yield from bare(child, [*path, name])
-            elif not action.help and action.dest != "help":
-                yield f"{' '.join(path)} {action.option_strings or action.dest}"
-
-    assert not list(bare(build_parser(), []))
+    bare = [
+        f"{name} {action.option_strings or action.dest}"
+        for name, parser in _parsers()
+        for action in parser._actions
+        if not action.help and action.dest != "help" and type(action).__name__ != "_SubParsersAction"
+    ]
+    assert not bare
 
 
 def test_log_lines_go_through_the_progress_bar_writer_on_a_terminal(monkeypatch):

@@ -72,8 +72,9 @@ class Registry(Generic[T]):
                     if ep.name in self._builtin:
                         raise KeyError(f"{self.kind} {ep.name!r} from entry point {ep.value!r} clashes with a built-in")
                     self._external[ep.name] = ep.value.split(":")[0]
-                    if ep.dist is not None:
-                        self._distributions[ep.name] = f"{ep.dist.name}=={ep.dist.version}"
+                    dist = getattr(ep, "dist", None)  # None for an entry point without its distribution
+                    if dist is not None:
+                        self._distributions[ep.name] = f"{dist.name}=={dist.version}"
         return self._external
 
     def builtin_names(self) -> list[str]:

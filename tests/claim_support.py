@@ -16,8 +16,8 @@ from pathlib import Path
 from benchmark.plan.specs import RunSpec
 
 ROUNDS = 50
-CONTENDERS = 4
-INTERVAL_S = 0.25
+CONTENDERS = 3
+INTERVAL_S = 0.1
 
 
 def cell(round_index: int) -> RunSpec:

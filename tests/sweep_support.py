@@ -40,6 +40,9 @@ def start_sweep(cwd: Path, cache: Path, *extra: str, quiet: bool = True) -> subp
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        # A shell without job control starts background commands with SIGINT ignored, which Python then keeps:
+        # restore the default so a test's Ctrl-C (SIGINT) reaches the sweep as it would from a terminal.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509
     )
 
 

@@ -63,6 +63,27 @@ def test_entry_point_methods_join_and_cannot_shadow_builtins(monkeypatch):
         Registry("method", builtin={"coop": "methods.coop"}, entry_point_group="g").names()
 
 
+def test_methods_all_is_the_built_ins_and_plugins_the_installed_ones(monkeypatch):
+    """Installing a plugin does not change `--methods all` (the default sweep); `plugins` selects it."""
+    from importlib.metadata import Distribution
+
+    import benchmark.plan.sweep as sweep
+    import benchmark.registry as registry
+
+    class EP:
+        name, value = "third_party", "pkg.mod"
+        dist = type("Dist", (Distribution,), {"name": "third-party-pkg", "version": "1.2.0"})()
+
+    monkeypatch.setattr(registry, "entry_points", lambda group: [EP()])
+    builtin = {"coop": "methods.coop", "zeroshot": "methods.zeroshot"}
+    methods = Registry("method", builtin=builtin, entry_point_group="g")
+    monkeypatch.setattr(sweep, "METHODS", methods)
+    assert sweep.method_names(["all"]) == ["coop", "zeroshot"]
+    assert sweep.method_names(["plugins"]) == ["third_party"]
+    assert sweep.method_names(["all", "plugins"]) == ["coop", "zeroshot", "third_party"]
+    assert methods.distribution("third_party") == "third-party-pkg==1.2.0" and methods.distribution("coop") is None
+
+
 def test_list_works_without_importing_torch():
     code = (
         "import sys; from benchmark.cli.main import main; rc = main(['list']); "

@@ -4,6 +4,7 @@ import pandas as pd
 import pytest
 from runs_support import finished
 
+from benchmark.results.configs import LabelConfig
 from benchmark.results.leaderboard import (
     long_rows,
     rebuild,
@@ -186,3 +187,44 @@ def test_rebuild_writes_csv_with_ci95_columns_and_the_md_and_png(tmp_path):
     assert zero.n_seeds == 1 and pd.isna(zero.base_std) and pd.isna(zero.base_ci95)
     for name in ("leaderboard_b2n.md", "leaderboard_b2n.png", "runs_b2n.csv"):
         assert (tmp_path / name).is_file()
+
+
+def test_the_markdown_legend_spells_out_every_labels_full_configuration(tmp_path):
+    """A label names its overrides in short (or as a hash); the legend lists preset, overrides and every param."""
+    runs = b2n_runs()
+    for r in runs:
+        method = r.tags["method"]
+        r.params = {"preset": "world", "method.n_ctx": "4", "train.epochs": "100", "train.lr": "0.002"}
+        if method == "zeroshot":
+            r.params = {"preset": "paper", "method.template": "a photo of a {}."}
+    hashed = "coop[world+1a2b3c]"  # a label past the readable length: only the legend says what it ran
+    for dataset, epochs in (("patternnet", "2"), ("rsicd", "3")):  # a per-dataset value is listed, not hidden
+        extra = run(hashed, dataset, 1, {"acc_base": 95.0, "acc_new": 70.0})
+        extra.tags["numerics"] = "coop=1;harness=7;plugin=rs-prompts==0.2.0"
+        extra.params = {"preset": "world", "method.n_ctx": "4", "train.epochs": epochs, "override.train.epochs": epochs}
+        runs.append(extra)
+    rebuild(FakeTracker(runs), "b2n", tmp_path, profile="world", order=["patternnet", "rsicd"])
+    text = (tmp_path / "leaderboard_b2n.md").read_text()
+    legend = text[text.index("## Configurations") :].splitlines()
+    entries = [line for line in legend if line.startswith("- `")]
+    assert [e.split("`")[1] for e in entries] == ["coop", hashed, "zeroshot"]  # the table's order
+    assert entries[0] == "- `coop`: method `coop`, preset `world`, overrides `none`, backbone `world`, 16 shots."
+    assert entries[1].endswith(
+        "overrides `train.epochs=2 | train.epochs=3`, backbone `world`, 16 shots, plugin `rs-prompts==0.2.0`."
+    )
+    coop = legend.index(entries[0])
+    assert legend[coop + 1 : coop + 3] == ["  method: `n_ctx=4`.", "  training: `epochs=100, lr=0.002`."]
+    assert "  training: `epochs=2 | 3`." in legend
+    assert "  method: `template=a photo of a {}.`." in legend
+    # a table rebuilt from the runs CSV alone has no params to show: no legend rather than an empty one
+    text = markdown_leaderboard("b2n", BaseNewTable().wide(long_rows(runs)), profile="world")
+    assert "## Configurations" not in text
+
+
+def test_a_legend_value_lists_numbers_by_value_and_names_the_empty_string():
+    config = LabelConfig("coop")
+    for shots in ("16", "2", "1", "8"):
+        config.add("shots", shots)
+    config.add("method.ctx_init", "")
+    assert config.shown("shots") == "1 | 2 | 8 | 16"
+    assert config.shown("method.ctx_init") == "''" and config.shown("absent") == "-"

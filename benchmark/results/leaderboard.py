@@ -167,10 +167,13 @@ def write_leaderboard(
     profile: str | None,
     order: Iterable[str] = (),
     matrix: bool = False,
+    configs: dict | None = None,
 ) -> tuple[Path, pd.DataFrame]:
     """Write `runs_<name>.csv`, `leaderboard_<name>.csv` and the `.md`/`.png` views from a long table.
 
     `matrix`: also the backbone x method matrix, `matrix_<name>.csv/.md/.png` (`benchmark.results.matrix`).
+    `configs`: each label's configuration (`benchmark.results.configs.label_configs`), spelled out under
+    the Markdown table; a table rebuilt from a runs CSV alone has none.
 
     Returns:
         The leaderboard CSV's path and the collapsed runs found.
@@ -187,7 +190,13 @@ def write_leaderboard(
     path = out_dir / f"leaderboard_{name}.csv"
     write_atomic(wide, path)
     write_reports(
-        protocol, wide, out_dir, profile=profile, seeds=seed_values(protocol, long, order), collapsed=collapsed
+        protocol,
+        wide,
+        out_dir,
+        profile=profile,
+        seeds=seed_values(protocol, long, order),
+        collapsed=collapsed,
+        configs=configs,
     )
     if matrix:
         from benchmark.results.matrix import write_matrix
@@ -215,7 +224,12 @@ def rebuild(
     long = long_rows(runs)
     profiles = {r.tags.get("profile") for r in runs}
     shown = profile or (profiles.pop() if len(profiles) == 1 else None)
-    path, collapsed = write_leaderboard(protocol, long, out_dir, profile=shown, order=order, matrix=matrix)
+    from benchmark.results.configs import label_configs
+
+    configs = label_configs(runs, long)
+    path, collapsed = write_leaderboard(
+        protocol, long, out_dir, profile=shown, order=order, matrix=matrix, configs=configs
+    )
     tagged = {r.run_id for r in runs if r.tags.get("collapsed") == "yes"}
     for run_id in set(collapsed.run_id) - tagged:
         tracker.client.set_tag(run_id, "collapsed", "yes")

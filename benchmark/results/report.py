@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from benchmark.paths import replace_atomically
+from benchmark.results.configs import LabelConfig, markdown_configs
 from benchmark.results.published import AVERAGE, Published, load_published
 from benchmark.results.stats import paired_t
 from benchmark.results.tables import MetricColumn, TableKind, new_figure
@@ -116,6 +117,7 @@ def markdown_leaderboard(
     profile: str | None = None,
     seeds: pd.DataFrame | None = None,
     collapsed: pd.DataFrame | None = None,
+    configs: dict[str, LabelConfig] | None = None,
 ) -> str:
     """The Markdown leaderboard of one protocol.
 
@@ -126,6 +128,8 @@ def markdown_leaderboard(
         profile: the runs' profile, for the note under the table.
         seeds: per-seed values (`benchmark.results.leaderboard.seed_values`), for the seed-level best marks.
         collapsed: collapsed runs (`benchmark.results.leaderboard.collapsed_runs`), counted in a footnote.
+        configs: each label's full configuration (`benchmark.results.configs.label_configs`), the legend's
+            last section.
     """
     owner = _protocol(protocol)
     kind: TableKind = owner.table
@@ -219,6 +223,7 @@ def markdown_leaderboard(
             "synthetic datasets and tiny CLIP), and no paper reports on them."
         )
     lines.append("")
+    lines += markdown_configs(configs or {}, order=wide.method)
     return "\n".join(lines)
 
 
@@ -321,6 +326,7 @@ def write_reports(
     published_dir: Path | None = None,
     seeds: pd.DataFrame | None = None,
     collapsed: pd.DataFrame | None = None,
+    configs: dict[str, LabelConfig] | None = None,
 ) -> list[Path]:
     """Write `leaderboard_<protocol>.md`, `.png` and `cost_<protocol>.png`.
 
@@ -330,7 +336,9 @@ def write_reports(
     published = load_published(protocol, published_dir) if profile == "paper" else None
     name = _protocol(protocol).leaderboard_name
     md, png = out_dir / f"leaderboard_{name}.md", out_dir / f"leaderboard_{name}.png"
-    text = markdown_leaderboard(protocol, wide, published=published, profile=profile, seeds=seeds, collapsed=collapsed)
+    text = markdown_leaderboard(
+        protocol, wide, published=published, profile=profile, seeds=seeds, collapsed=collapsed, configs=configs
+    )
     replace_atomically(md, lambda tmp: Path(tmp).write_text(text))
     plot_leaderboard(protocol, wide, png, published=published)
     cost = out_dir / f"cost_{name}.png"

@@ -16,7 +16,7 @@ import logging
 import os
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ class FinishedRun:
     metrics: dict[str, float]
     end_time: int
     results: list[dict[str, Any]] | None = None  # the rows of its `results.json` (None: not read)
+    params: dict[str, str] = field(default_factory=dict)  # its resolved configuration (`open_run`)
 
 
 class Tracker:
@@ -116,7 +117,13 @@ class Tracker:
             if profile is not None and run.data.tags.get("profile") != profile:
                 continue
             key = run.data.tags.get("run_key")
-            entry = FinishedRun(run.info.run_id, dict(run.data.tags), dict(run.data.metrics), run.info.end_time or 0)
+            entry = FinishedRun(
+                run.info.run_id,
+                dict(run.data.tags),
+                dict(run.data.metrics),
+                run.info.end_time or 0,
+                params=dict(run.data.params),
+            )
             if key and (key not in latest or entry.end_time > latest[key].end_time):
                 latest[key] = entry
         runs = list(latest.values())

@@ -149,18 +149,23 @@ def test_dry_run_validates_the_executor_and_marks_finished_cells(world_env, caps
 
 
 @pytest.mark.slow
-def test_ui_killed_with_sigterm_leaves_no_server_process(tmp_path):
+def test_ui_shows_a_moved_stores_artifacts_and_sigterm_leaves_no_server_process(tmp_path):
     import os
     import signal
     import subprocess
     import sys
     import time
+    import urllib.request
+
+    from test_store_move import store_with_a_run
 
     from benchmark.run.server import free_port, healthy
 
+    run_id = store_with_a_run(tmp_path / "old")
+    (tmp_path / "old").rename(tmp_path / "moved")  # the UI reads the artifacts at the store's new place
     port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    store = f"sqlite:///{tmp_path / 'm.db'}"
+    store = f"sqlite:///{tmp_path / 'moved' / 'mlflow.db'}"
     argv = [sys.executable, "-m", "benchmark", "ui", "--port", str(port), "--tracking-uri", store]
     ui = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -168,6 +173,9 @@ def test_ui_killed_with_sigterm_leaves_no_server_process(tmp_path):
         while not healthy(f"http://127.0.0.1:{port}", timeout=1.0):
             assert ui.poll() is None and time.monotonic() < deadline, ui.communicate()[1][-2000:]
             time.sleep(0.5)
+        url = f"http://127.0.0.1:{port}/get-artifact?path=results.json&run_uuid={run_id}"
+        with urllib.request.urlopen(url, timeout=30) as answer:
+            assert json.loads(answer.read()) == {"written_in": "old"}
         children = subprocess.run(["ps", "-o", "pid=", "--ppid", str(ui.pid)], capture_output=True, text=True)
         (server,) = [int(pid) for pid in children.stdout.split()]  # the mlflow CLI, leader of its own group
         ui.send_signal(signal.SIGTERM)

@@ -34,10 +34,12 @@ def cmd_ui(args) -> int:
 
     from benchmark.paths import default_tracking_uri
     from benchmark.run.server import _die_with_parent, _stop
+    from benchmark.run.store import relocate_artifacts
     from benchmark.run.tracking import check_tracking_uri
 
     uri = args.tracking_uri or default_tracking_uri()
     check_tracking_uri(uri)
+    relocate_artifacts(uri)  # a moved or unpacked store shows its own artifacts
     port, workers = _int(args.port, "--port"), _int(args.workers, "--workers")
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri]
     command += ["--host", args.host, "--port", str(port), "--workers", str(workers)]

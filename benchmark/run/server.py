@@ -27,6 +27,7 @@ from pathlib import Path
 
 from benchmark.errors import UsageError
 from benchmark.run.server_auth import SweepCredentials, server_environment
+from benchmark.run.store import relocate_artifacts
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +137,7 @@ def tracking_server(
     if not store_uri.startswith("sqlite:///"):
         raise UsageError(f"a local tracking server needs a sqlite:/// store, got {store_uri!r}")
     db = Path(store_uri.removeprefix("sqlite:///"))
+    relocate_artifacts(store_uri)  # a moved store serves, and workers write, its own artifact folder
     artifacts = db.parent / "mlartifacts"
     artifacts.mkdir(parents=True, exist_ok=True)
     port = port or free_port(host)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 from pathlib import Path
 
 from benchmark.errors import UsageError
@@ -26,6 +27,7 @@ def ensure_store(uri: str) -> None:
         return
     db = Path(uri.removeprefix("sqlite:///"))
     if db.exists():
+        relocate_artifacts(uri)
         return
     import subprocess
     import sys
@@ -49,6 +51,80 @@ def ensure_store(uri: str) -> None:
                 os.replace(tmp, db)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+# The artifact tables of MLflow's SQLite schema, and their location column.
+_LOCATION_COLUMNS = (
+    ("experiments", "artifact_location"),
+    ("runs", "artifact_uri"),
+    ("logged_models", "artifact_location"),
+)
+_ARTIFACTS = "mlartifacts"  # the folder beside the store (`Tracker._artifact_location`, the sweep's server)
+
+
+def artifacts_root(db: Path) -> str:
+    """The `file:` URI of the artifact folder that belongs beside the SQLite store `db`."""
+    return (Path(db).parent / _ARTIFACTS).resolve().as_uri()
+
+
+def relocate_artifacts(uri: str) -> int:
+    """Point a moved or copied SQLite store at the artifact folder beside it; returns the rows rewritten.
+
+    MLflow records artifact locations as absolute URIs (`file:///old/place/mlartifacts/b2n/...`), so a
+    store folder (`mlflow.db` with `mlartifacts/` beside it) that was moved, copied or unpacked from an
+    archive would read, and a copy would even write, the artifacts of the old place. Every command
+    opens the store through here first: locations under another folder's `mlartifacts/` are rewritten,
+    in one transaction, to this store's own. Locations elsewhere (a server's `mlflow-artifacts:`, a
+    bucket) are left alone. A read-only store is left as it is, with a warning.
+    """
+    if not uri.startswith("sqlite:///"):
+        return 0
+    db = Path(uri.removeprefix("sqlite:///"))
+    if not db.is_file():
+        return 0
+    here = artifacts_root(db)
+    marker = f"/{_ARTIFACTS}/"
+    old_roots: set[str] = set()
+    try:
+        connection = sqlite3.connect(f"file:{db}?mode=rw", uri=True, timeout=60)
+    except sqlite3.OperationalError:
+        connection = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=60)
+    try:
+        tables = {name for (name,) in connection.execute("select name from sqlite_master where type = 'table'")}
+        if "experiments" not in tables:
+            return 0
+        locations = [row[0] or "" for row in connection.execute("select artifact_location from experiments")]
+        old_roots = {
+            location[: location.index(marker) + len(marker) - 1]
+            for location in locations
+            if location.startswith("file:") and marker in location
+        } - {here}
+        if not old_roots:
+            return 0
+        changed = 0
+        with connection:
+            for old in sorted(old_roots):
+                for table, column in _LOCATION_COLUMNS:
+                    if table not in tables:
+                        continue
+                    changed += connection.execute(
+                        f"update {table} set {column} = ? || substr({column}, ?) "  # noqa: S608 - fixed names
+                        f"where substr({column}, 1, ?) = ? and substr({column}, ?, 1) = '/'",
+                        (here, len(old) + 1, len(old), old, len(old) + 1),
+                    ).rowcount
+        log.info("store %s was moved: %d artifact locations now under %s", db, changed, here)
+        return changed
+    except sqlite3.OperationalError as exc:
+        log.warning(
+            "store %s was moved from %s, but its artifact locations could not be rewritten (%s); artifacts stay "
+            "unreadable until it is writable",
+            db,
+            ", ".join(sorted(old_roots)),
+            exc,
+        )
+        return 0
+    finally:
+        connection.close()
 
 
 def check_tracking_uri(uri: str) -> None:

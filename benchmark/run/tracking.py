@@ -23,7 +23,7 @@ from typing import Any
 from benchmark.plan.specs import RunSpec
 from benchmark.run.claims import CellClaim, release_quietly, take_claim, touch_claim
 from benchmark.run.liveness import STALE_HEARTBEAT_S, WorkerLock, now_ms, worker_alive, worker_tags
-from benchmark.run.store import check_tracking_uri, ensure_store
+from benchmark.run.store import artifacts_root, check_tracking_uri, ensure_store
 
 __all__ = ["FinishedRun", "Tracker", "check_tracking_uri", "ensure_store"]
 
@@ -61,8 +61,7 @@ class Tracker:
     # -- experiments ------------------------------------------------------------------------------
     def _artifact_location(self, name: str) -> str | None:
         if self.uri.startswith("sqlite:///"):
-            db = Path(self.uri.removeprefix("sqlite:///"))
-            return (db.parent / "mlartifacts" / name).resolve().as_uri()
+            return f"{artifacts_root(Path(self.uri.removeprefix('sqlite:///')))}/{name}"
         return None
 
     def experiment_id(self, protocol: str, *, create: bool = True) -> str | None:

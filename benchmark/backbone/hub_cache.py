@@ -95,3 +95,14 @@ def cached_weights(model: str, tag: str) -> Path | None:
     import open_clip
 
     return first_cached(weight_locations(open_clip.get_pretrained_cfg(model, tag)))
+
+
+def hub_fetch_advice(downloads: list[tuple[str, ...]]) -> str:
+    """How to bring hub files to a machine that cannot download them: one `hf download` command per repo.
+
+    Each download is `(repo, *files)` (no files: the whole repo). Shared by the pre-flight model check and
+    the named backbones' loader, so the advice reads the same wherever a model turns out to be missing.
+    """
+    commands = [f"`hf download {' '.join(download)}`" for download in downloads]
+    joined = commands[0] if len(commands) == 1 else f"{', '.join(commands[:-1])} and {commands[-1]}"
+    return f"on a connected machine run {joined}, then copy that cache here or point HF_HUB_CACHE at a copy"

@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from benchmark.backbone.hub_cache import hf_cache_dir, hub_cached_file, offline_variable
+from benchmark.backbone.hub_cache import hf_cache_dir, hub_cached_file, hub_fetch_advice, offline_variable
 from benchmark.errors import UsageError
 from benchmark.paths import cache_dir, file_sha256, replace_atomically
 
@@ -100,8 +100,7 @@ def hub_file(repo: str, filename: str, *, label: str, local_hint: str, fetch: bo
         if offline:
             raise UsageError(
                 f"cannot load backbone {label}: {offline} is set and the Hugging Face cache ({hf_cache_dir()}) lacks "
-                f"{filename} of {repo}: on a connected machine run `hf download {repo} {filename}`, then copy that "
-                f"cache here or point HF_HUB_CACHE at a copy, or {local_hint}"
+                f"{filename} of {repo}: {hub_fetch_advice([(repo, filename)])}, or {local_hint}"
             ) from None
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise UsageError(f"cannot download {filename} of {repo} for backbone {label} ({first}); {local_hint}") from None

@@ -207,7 +207,7 @@ def _request(args):
     )
 
 
-def _results_folder(request, tracking_uri: str):
+def _results_folder(plan, tracking_uri: str):
     """`./results`, unless the leaderboards this sweep writes would drop runs that `./results` holds.
 
     A smoke run on a fresh clone (empty store, committed `results/`) would otherwise replace the committed
@@ -218,20 +218,18 @@ def _results_folder(request, tracking_uri: str):
     import csv
 
     from benchmark.paths import results_dir
-    from benchmark.plan.sweep import build_plan
-    from benchmark.registry import PROTOCOLS
     from benchmark.run.tracking import Tracker, check_tracking_uri
 
     folder = results_dir()
-    runs_csv = folder / f"runs_{PROTOCOLS.canonical(request.protocol)}.csv"
+    runs_csv = folder / f"runs_{plan.protocol.leaderboard_name}.csv"
     if not runs_csv.is_file():
         return folder
     with open(runs_csv, newline="") as handle:
         held = {row["run_key"] for row in csv.DictReader(handle)}
     check_tracking_uri(tracking_uri)
-    covered = {spec.run_key for spec in build_plan(request).specs}
+    covered = {spec.run_key for spec in plan.specs}
     if not held <= covered:
-        covered |= Tracker(tracking_uri).finished_keys(PROTOCOLS.canonical(request.protocol))
+        covered |= Tracker(tracking_uri).finished_keys(plan.protocol.name)
     if held <= covered:
         return folder
     partial = folder / "partial"
@@ -284,11 +282,13 @@ def cmd_run(args) -> int:
             print(json.dumps({**describe(plan, spec), "finished": spec.run_key in done}))
         return 0
     from benchmark.core.shortcuts import FAST, NAIVE
+    from benchmark.plan.sweep import build_plan
     from benchmark.run.runner import RunOptions, run_sweep
 
+    plan = build_plan(request)
     options = RunOptions(
         tracking_uri=tracking_uri,
-        results_dir=Path(args.results_dir) if args.results_dir else _results_folder(request, tracking_uri),
+        results_dir=Path(args.results_dir) if args.results_dir else _results_folder(plan, tracking_uri),
         force=args.force,
         allow_partial_weights=args.allow_partial_weights,
         executor=args.executor,
@@ -302,7 +302,7 @@ def cmd_run(args) -> int:
         server_host=args.server_host,
         insecure_server=args.insecure_server,
     )
-    outcome = run_sweep(request, options)
+    outcome = run_sweep(request, options, plan=plan)
     ran = len(outcome.statuses)
     summary = f"{ran} cell(s) run, {outcome.skipped} skipped (already finished), {len(outcome.failures)} failed"
     if outcome.busy:

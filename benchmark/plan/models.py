@@ -36,7 +36,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from benchmark.backbone.hub_cache import cached_weights, hf_cache_dir, hub_cached_file, offline_variable
+from benchmark.backbone.hub_cache import (
+    cached_weights,
+    hf_cache_dir,
+    hub_cached_file,
+    hub_fetch_advice,
+    offline_variable,
+)
 from benchmark.errors import UsageError
 
 log = logging.getLogger(__name__)
@@ -270,11 +276,10 @@ def _message(blocked: list[Model], why: Callable[[str], str]) -> str:
     hub = [m for m in blocked if m.host == hub_endpoint()] if blocked else []
     if hub:
         needs = _join([_needs(m) + (f" ({m.problem})" if m.problem != MISSING else "") for m in hub])
-        commands = _join([f"`hf download {' '.join((m.name, *m.files))}`" for m in hub])
+        advice = hub_fetch_advice([(m.name, *m.files) for m in hub])
         others = "".join(f" (or {m.other_way})" for m in hub if m.other_way)
         parts.append(
-            f"{needs}, which the Hugging Face cache ({hf_cache_dir()}) lacks, and {why(hub[0].host)}: on a connected"
-            f" machine run {commands}, then copy that cache here or point HF_HUB_CACHE at a copy{others}"
+            f"{needs}, which the Hugging Face cache ({hf_cache_dir()}) lacks, and {why(hub[0].host)}: {advice}{others}"
         )
     for m in blocked:
         if m not in hub:

@@ -190,15 +190,18 @@ def _worker_env(plan: Plan, options: RunOptions, uri: str, in_process: bool) -> 
     )
 
 
-def run_sweep(request: SweepRequest, options: RunOptions) -> SweepOutcome:
-    """Execute a sweep; raises UsageError (before any work) for bad input."""
+def run_sweep(request: SweepRequest, options: RunOptions, *, plan: Plan | None = None) -> SweepOutcome:
+    """Execute a sweep; raises UsageError (before any work) for bad input.
+
+    `plan`: the request's plan when the caller built it already (`build_plan(request)`), so it is built once.
+    """
     from benchmark.data.imagecheck import check_images
     from benchmark.results.leaderboard import rebuild
     from benchmark.run.tracking import Tracker
 
     original, options = options, resolve_layout(options)
     executor = validate_options(options)
-    plan = build_plan(request)
+    plan = plan or build_plan(request)
     check_images(plan.datasets.values(), _cache_root(options))
     outcome = SweepOutcome(plan)
     tracker = Tracker(options.tracking_uri)

@@ -22,7 +22,7 @@ import numpy as np
 from benchmark.world.build import pool_context
 from benchmark.world.render import image_rng, render_image
 from benchmark.world.scenes import ALIASES, CLASS_POOL
-from benchmark.world.styles import NEUTRAL, random_style
+from benchmark.world.styles import NEUTRAL, SensorStyle, random_style
 from benchmark.world.version import CORPUS_MODULES, source_digest
 
 log = logging.getLogger(__name__)
@@ -58,18 +58,37 @@ class Corpus:
     facts: list[list[str]]
 
 
-def _render_chunk(args: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray, list[list[str]]]:
-    seed, start, stop = args
+StylePicker = Callable[[np.random.Generator], SensorStyle]
+
+
+def generic_style(rng: np.random.Generator) -> SensorStyle:
+    """The generic corpus's style of one image: neutral (`NEUTRAL_SHARE`) or a random mild one."""
+    return NEUTRAL if rng.random() < NEUTRAL_SHARE else random_style(rng, MAX_STRENGTH)
+
+
+def render_range(
+    seed: int, start: int, stop: int, domain: str, pick_style: StylePicker
+) -> tuple[np.ndarray, np.ndarray, list[list[str]]]:
+    """Images ``start..stop`` of a corpus: each from its own generator in seed domain ``domain``.
+
+    Per image the draws are fixed: the class, then whatever ``pick_style`` draws, then the scene. Corpora
+    differ only in their domain and style picker (`benchmark.world.corpus_rs`), so their bytes are a
+    function of (seed, index) alone, whichever chunking or worker renders them.
+    """
     imgs, labels, facts = [], [], []
     for i in range(start, stop):
-        rng = image_rng(seed, "pretrain", "corpus", i)
+        rng = image_rng(seed, "pretrain", domain, i)
         label = int(rng.integers(len(CLASS_POOL)))
-        style = NEUTRAL if rng.random() < NEUTRAL_SHARE else random_style(rng, MAX_STRENGTH)
-        img, f = render_image(CLASS_POOL[label], style, rng)
+        img, f = render_image(CLASS_POOL[label], pick_style(rng), rng)
         imgs.append(img)
         labels.append(label)
         facts.append(f)
     return np.stack(imgs), np.asarray(labels, np.int16), facts
+
+
+def _render_chunk(args: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray, list[list[str]]]:
+    seed, start, stop = args
+    return render_range(seed, start, stop, "corpus", generic_style)
 
 
 ChunkRenderer = Callable[[tuple[int, int, int]], tuple[np.ndarray, np.ndarray, list[list[str]]]]

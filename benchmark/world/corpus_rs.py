@@ -19,11 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.world.corpus import MAX_STRENGTH, NEUTRAL_SHARE, Corpus, load_or_build_corpus
-from benchmark.world.render import image_rng, render_image
-from benchmark.world.scenes import CLASS_POOL
+from benchmark.world.corpus import Corpus, generic_style, load_or_build_corpus, render_range
 from benchmark.world.sensors import SENSOR_STYLES
-from benchmark.world.styles import NEUTRAL, random_style
+from benchmark.world.styles import SensorStyle
 from benchmark.world.version import CORPUS_MODULES
 
 log = logging.getLogger(__name__)
@@ -34,22 +32,19 @@ SENSOR_SHARE = 0.5
 RS_CORPUS_MODULES = (*CORPUS_MODULES, "sensors", "corpus_rs")
 
 
+_SENSORS = sorted(SENSOR_STYLES)
+
+
+def _rs_style(rng: np.random.Generator) -> SensorStyle:
+    """An evaluation sensor at its calibrated strength (`SENSOR_SHARE`), else the generic corpus's draw."""
+    if rng.random() < SENSOR_SHARE:
+        return SENSOR_STYLES[_SENSORS[int(rng.integers(len(_SENSORS)))]]
+    return generic_style(rng)
+
+
 def _render_chunk(args: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray, list[list[str]]]:
     seed, start, stop = args
-    sensors = sorted(SENSOR_STYLES)
-    imgs, labels, facts = [], [], []
-    for i in range(start, stop):
-        rng = image_rng(seed, "pretrain", "corpus-rs", i)
-        label = int(rng.integers(len(CLASS_POOL)))
-        if rng.random() < SENSOR_SHARE:
-            style = SENSOR_STYLES[sensors[int(rng.integers(len(sensors)))]]
-        else:
-            style = NEUTRAL if rng.random() < NEUTRAL_SHARE else random_style(rng, MAX_STRENGTH)
-        img, f = render_image(CLASS_POOL[label], style, rng)
-        imgs.append(img)
-        labels.append(label)
-        facts.append(f)
-    return np.stack(imgs), np.asarray(labels, np.int16), facts
+    return render_range(seed, start, stop, "corpus-rs", _rs_style)
 
 
 def load_or_build_rs_corpus(cache_dir: Path | None, size: int, seed: int) -> Corpus:

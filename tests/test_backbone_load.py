@@ -185,3 +185,26 @@ def test_the_world_backbones_are_named_and_keep_the_generic_ones_identity():
     weights = dict(b.model.named_parameters())
     assert all(p.shape == weights[n].shape for n, p in a.model.named_parameters())
     assert not torch.equal(a.model.visual.conv1.weight, b.model.visual.conv1.weight)
+
+
+def test_a_safetensors_file_is_audited_from_its_header_and_loaded_whole(tiny, inputs, tmp_path, monkeypatch):
+    from safetensors.torch import save_file
+
+    from benchmark.backbone import weights
+
+    path = tmp_path / "tiny.safetensors"
+    save_file({k: v.contiguous() for k, v in tiny.state_dict().items()}, str(path))
+    import safetensors.torch
+
+    def no_data(*_args, **_kwargs):
+        raise AssertionError("the audit read the weights")
+
+    monkeypatch.setattr(safetensors.torch, "load_file", no_data)
+    assert weights.audit_file("tiny", path).complete  # names and shapes from the header alone
+    bad = dict(tiny.state_dict())
+    bad["text_projection"] = torch.zeros(64, 32)
+    save_file({k: v.contiguous() for k, v in bad.items()}, str(tmp_path / "bad.safetensors"))
+    with pytest.raises(UsageError, match=r"text_projection has shape \(64, 32\)"):
+        weights.audit_file("tiny", tmp_path / "bad.safetensors")
+    monkeypatch.undo()
+    assert same_outputs(load_checkpoint_file("tiny", path), tiny, inputs)

@@ -104,13 +104,23 @@ class Checkpoint:
         return self.layout == "openai"
 
 
-def open_checkpoint(path: Path) -> Checkpoint:
+def _safetensors_shapes(path: Path) -> dict[str, Any]:
+    """A `.safetensors` file's tensors as meta tensors: names and shapes from its header, no data read."""
+    import torch
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt", device="cpu") as handle:
+        return {key: torch.empty(handle.get_slice(key).get_shape(), device="meta") for key in handle.keys()}  # noqa: SIM118
+
+
+def open_checkpoint(path: Path, *, shapes_only: bool = False) -> Checkpoint:
     """The state dict in a checkpoint file, and its layout.
 
     Unwraps `{"state_dict": ...}` / `{"model": ...}` and a `module.` prefix on every key. TorchScript
     archives (OpenAI releases) are opened with `torch.jit.load`, which restores TorchScript code but
     unpickles no Python objects; anything else must load with `torch.load(weights_only=True)`, memory-mapped
     when the file allows it (its tensors are read when used, so comparing names and shapes reads little).
+    `shapes_only` (an audit): a `.safetensors` file gives meta tensors from its header, reading no weights.
 
     Raises:
         UsageError: the file cannot be read that way or holds no tensor state dict.
@@ -127,10 +137,12 @@ def open_checkpoint(path: Path) -> Checkpoint:
             ) from None
         return Checkpoint({k: v for k, v in state.items() if k not in ("attn_mask",)}, "openai")
     try:
-        if path.suffix == ".safetensors":
+        if path.suffix == ".safetensors" and shapes_only:
+            obj: Any = _safetensors_shapes(path)  # an audit compares names and shapes: the header holds them
+        elif path.suffix == ".safetensors":
             from safetensors.torch import load_file
 
-            obj: Any = load_file(str(path), device="cpu")
+            obj = load_file(str(path), device="cpu")
         else:
             obj = _torch_load(path)
     except Exception as exc:  # noqa: BLE001 - unpickling errors come in many types; all mean "not readable safely"
@@ -282,7 +294,7 @@ def audit_file(
         UsageError: the file is unreadable, or does not fit `model` (`benchmark.backbone.audit.enforce`).
     """
     label = label or f"{model}:{path}"
-    checkpoint = open_checkpoint(Path(path))
+    checkpoint = open_checkpoint(Path(path), shapes_only=True)
     own = expected_shapes(model, quick_gelu=quick_gelu or checkpoint.openai)
     state = _prepared_state(model, checkpoint, Path(path), own)
     return enforce(audit_state(own, state), label=label, model=model, allow_partial=allow_partial)

@@ -311,7 +311,7 @@ def test_report_groups_keys_by_tower():
 
 
 # -- hub files: offline absence, pre-flight, download, trust on first use ----------------------------
-def test_absent_hub_file_offline_is_one_line_naming_repo_and_file(env):
+def test_absent_hub_file_offline_is_one_line_naming_repo_and_file(env, caplog):
     spec = parse_backbone("testclip-wrapped")
     for attempt in (lambda: load_backbone(spec), lambda: check_models(get_profile("paper"), spec, captions=False)):
         with pytest.raises(UsageError) as info:
@@ -322,6 +322,7 @@ def test_absent_hub_file_offline_is_one_line_naming_repo_and_file(env):
         assert "ckpt/TestCLIP-wrapped.pt of test-org/testclip" in message
         assert "--backbone testclip-wrapped:/path/to/TestCLIP-wrapped.pt" in message
     assert prepare_backbone(spec, require=False).identity == "testclip-wrapped@not-cached"  # a dry run: no raise
+    assert "run_keys are provisional (identity testclip-wrapped@not-cached)" in caplog.text  # and it says so
     real = parse_backbone("GeoRSCLIP-ViT-L-14")
     validate_backbone(real)
     with pytest.raises(

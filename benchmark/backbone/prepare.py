@@ -56,7 +56,15 @@ def prepare_backbone(spec: BackboneSpec, *, require: bool = True, allow_partial:
         log.warning("a run would stop here: %s", exc)
         return PreparedBackbone(file_identity(spec, None) if spec.kind == NAMED else spec.label)
     if found is None:
-        return PreparedBackbone(backbone_identity(spec, fetch=False))
+        identity = backbone_identity(spec, fetch=False)
+        if not require and spec.kind == NAMED:
+            log.warning(
+                "backbone %s is not cached and a dry run downloads nothing: its cells' run_keys are provisional "
+                "(identity %s); a real run fetches the file and keys them by its digest",
+                spec.label,
+                identity,
+            )
+        return PreparedBackbone(identity)
     entry = spec.entry
     try:
         report = audit_file(

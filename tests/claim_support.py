@@ -15,7 +15,7 @@ from pathlib import Path
 
 from benchmark.plan.specs import RunSpec
 
-ROUNDS = 50
+ROUNDS = 30
 CONTENDERS = 3
 INTERVAL_S = 0.1
 

@@ -3,7 +3,7 @@
 The claim (`benchmark.run.claims`) is a version of a registered model in the tracking store's own registry:
 the store numbers versions in its own transaction, and the lowest live version keeps the cell. Tested on the
 three ways workers reach the store: several in-process (serial) sweeps writing the SQLite file directly, the
-`local` executor's spawned workers and submitit's local jobs through the sweep's MLflow server; 50 cells in
+`local` executor's spawned workers and submitit's local jobs through the sweep's MLflow server; 30 cells in
 a row, 3 contenders each.
 """
 

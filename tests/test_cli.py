@@ -115,7 +115,7 @@ def test_data_commands_default_to_the_world_profile_without_a_dataset_root(world
     assert record["dataset"] == "patternnet" and len(record["train"]) == 20  # one image per class of the world set
 
 
-def test_names_match_in_any_case_with_the_same_run_keys(isolated, capsys):
+def test_names_match_in_any_case_with_the_same_run_keys(world_env, capsys):
     """`CoCoOp`, `RSICD`, `B2N` as the README spells them plan exactly the cells of their lower-case names."""
     base = ["run", "--seeds", "1", "--dry-run"]
     assert main([*base, "--methods", "CoCoOp", "--datasets", "RSICD", "--protocol", "B2N", "--profile", "World"]) == 0

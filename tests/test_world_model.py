@@ -13,7 +13,6 @@ torch = pytest.importorskip("torch")
 open_clip = pytest.importorskip("open_clip")
 
 from benchmark.world import WORLD_DATASETS, WORLD_PROTOCOLS  # noqa: E402
-from benchmark.world.build import build_world  # noqa: E402
 from benchmark.world.model import (  # noqa: E402
     CHECKPOINT,
     META,
@@ -38,11 +37,11 @@ def world_clip():
 
 
 @pytest.fixture(scope="module")
-def test_split_world(tmp_path_factory) -> Path:
-    """The real (default-size) world, with only the test images rendered (the zero-shot floors need no more)."""
-    root = tmp_path_factory.mktemp("world_test_split")
-    build_world(root, splits=("test",))
-    return root
+def test_split_world(world_cache) -> Path:
+    """The real (default-size) world: the session's generated one, whose test split the zero-shot floors read."""
+    from benchmark.world import ensure_world
+
+    return ensure_world(world_cache)
 
 
 def test_committed_checkpoint_contract(world_clip):

@@ -228,3 +228,21 @@ def test_a_legend_value_lists_numbers_by_value_and_names_the_empty_string():
     config.add("method.ctx_init", "")
     assert config.shown("shots") == "1 | 2 | 8 | 16"
     assert config.shown("method.ctx_init") == "''" and config.shown("absent") == "-"
+
+
+def test_configs_csv_round_trips_every_value(tmp_path):
+    from benchmark.results.configs import configs_frame, read_configs
+    from benchmark.results.leaderboard import write_atomic
+
+    config = LabelConfig("coop")
+    for key, value in (("shots", "16"), ("shots", "2"), ("method.ctx_init", ""), ("train.x", 'a, "b"')):
+        config.add(key, value)
+    written = {"coop[epochs=2]": config, "zeroshot": LabelConfig("zeroshot", {"preset": {"paper"}})}
+    write_atomic(configs_frame(written), tmp_path / "configs_b2n.csv")
+    read = read_configs(tmp_path / "configs_b2n.csv")
+    assert {label: (c.method, c.values) for label, c in read.items()} == {
+        label: (c.method, c.values) for label, c in written.items()
+    }
+    (tmp_path / "bad.csv").write_text("label,key,value\ncoop,preset,world\n")
+    with pytest.raises(ValueError, match="exactly one method row"):
+        read_configs(tmp_path / "bad.csv")

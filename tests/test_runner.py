@@ -123,8 +123,9 @@ def test_leaderboard_rebuilds_from_the_runs_csv_alone_byte_identical(finished_sw
     results = finished_sweep / "results"
     argv = ["leaderboard", "--protocol", "b2n", "--from-runs", str(results / "runs_b2n.csv")]
     assert main([*argv, "--results-dir", str(tmp_path), "--tracking-uri", "sqlite:////nonexistent/x.db"]) == 0
-    for name in ("leaderboard_b2n.csv", "leaderboard_b2n.md", "runs_b2n.csv"):
+    for name in ("leaderboard_b2n.csv", "leaderboard_b2n.md", "runs_b2n.csv", "configs_b2n.csv"):
         assert (tmp_path / name).read_bytes() == (results / name).read_bytes(), name
+    assert "- `zeroshot`: method `zeroshot`" in (tmp_path / "leaderboard_b2n.md").read_text()  # the legend, too
     assert (tmp_path / "leaderboard_b2n.png").stat().st_size > 0
 
 

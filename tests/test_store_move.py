@@ -1,8 +1,11 @@
 """A store folder (`mlflow.db` + `mlartifacts/`) can be moved, copied or unpacked and still read its own artifacts."""
 
+import atexit
 import json
 import shutil
 import sqlite3
+import tempfile
+from pathlib import Path
 
 from mlflow.tracking._tracking_service.utils import _artifact_repos_cache
 
@@ -14,6 +17,21 @@ from benchmark.run.tracking import Tracker
 def store_with_a_run(folder):
     """A store at `folder` holding one b2n run whose `results.json` artifact says where it was written."""
     folder.mkdir()
+    return store_with_a_run_at(folder)
+
+
+_EMPTY: list = []  # one freshly migrated store, copied for each test (migrating one takes seconds)
+
+
+def store_with_a_run_at(folder):
+    folder.mkdir(parents=True, exist_ok=True)
+    if not _EMPTY:
+        scratch = tempfile.mkdtemp()
+        atexit.register(shutil.rmtree, scratch, True)
+        template = Path(scratch) / "empty.db"
+        Tracker(f"sqlite:///{template}")
+        _EMPTY.append(template)
+    shutil.copy(_EMPTY[0], folder / "mlflow.db")
     uri = f"sqlite:///{folder / 'mlflow.db'}"
     tracker = Tracker(uri)
     run = tracker.client.create_run(tracker.experiment_id("b2n"), tags={"kind": "cell"})
@@ -73,3 +91,40 @@ def test_a_read_only_moved_store_is_left_as_it_is_with_a_warning(tmp_path, caplo
     monkeypatch.undo()
     assert _locations(db) == before
     assert "could not be rewritten" in caplog.text and "/old/mlartifacts" in caplog.text
+
+
+def test_a_store_kept_under_a_folder_named_mlartifacts_is_not_taken_for_moved(tmp_path):
+    folder = tmp_path / "mlartifacts" / "stores" / "s1"
+    run_id = store_with_a_run_at(folder)
+    before = _locations(folder / "mlflow.db")
+    assert relocate_artifacts(f"sqlite:///{folder / 'mlflow.db'}") == 0
+    assert _locations(folder / "mlflow.db") == before and _read(folder, run_id) == "s1"
+
+
+def test_a_path_with_a_hash_is_relocated_in_place(tmp_path):
+    run_id = store_with_a_run(tmp_path / "old")
+    moved = tmp_path / "run #1"  # a SQLite URI built by hand would end the file name at `#`
+    (tmp_path / "old").rename(moved)
+    assert relocate_artifacts(f"sqlite:///{moved / 'mlflow.db'}") == 2  # the experiment and its run
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run #1"]  # no stray database from a cut-off name
+    assert _read(moved, run_id) == "old"
+
+
+def test_a_database_copied_without_its_artifacts_keeps_reading_the_originals(tmp_path, caplog):
+    run_id = store_with_a_run(tmp_path / "original")
+    (tmp_path / "lone").mkdir()
+    shutil.copy(tmp_path / "original" / "mlflow.db", tmp_path / "lone" / "mlflow.db")
+    _artifact_repos_cache.clear()
+    assert _read(tmp_path / "lone", run_id) == "original"
+    assert "has no mlartifacts/ beside it and keeps reading" in caplog.text
+
+
+def test_server_artifact_locations_are_left_alone(tmp_path):
+    folder = tmp_path / "old"
+    store_with_a_run(folder)
+    with sqlite3.connect(folder / "mlflow.db") as connection:
+        connection.execute("update experiments set artifact_location = 'mlflow-artifacts:/1'")
+        connection.execute("update runs set artifact_uri = 'mlflow-artifacts:/1/r/artifacts'")
+    (tmp_path / "old").rename(tmp_path / "new")
+    assert relocate_artifacts(f"sqlite:///{tmp_path / 'new' / 'mlflow.db'}") == 0
+    assert set(_locations(tmp_path / "new" / "mlflow.db")) == {"mlflow-artifacts:/1", "mlflow-artifacts:/1/r/artifacts"}

@@ -103,6 +103,12 @@ def hub_fetch_advice(downloads: list[tuple[str, ...]]) -> str:
     Each download is `(repo, *files)` (no files: the whole repo). Shared by the pre-flight model check and
     the named backbones' loader, so the advice reads the same wherever a model turns out to be missing.
     """
-    commands = [f"`hf download {' '.join(download)}`" for download in downloads]
-    joined = commands[0] if len(commands) == 1 else f"{', '.join(commands[:-1])} and {commands[-1]}"
-    return f"on a connected machine run {joined}, then copy that cache here or point HF_HUB_CACHE at a copy"
+    commands = join_and([f"`hf download {' '.join(download)}`" for download in downloads])
+    return f"on a connected machine run {commands}, then copy that cache here or point HF_HUB_CACHE at a copy"
+
+
+def join_and(items: list[str]) -> str:
+    """`a`, `a and b`, `a, b and c`: a list in a message ('' for none)."""
+    if len(items) <= 1:
+        return "".join(items)
+    return f"{', '.join(items[:-1])} and {items[-1]}"

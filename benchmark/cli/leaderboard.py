@@ -22,7 +22,8 @@ def add_parser(sub) -> None:
         "--from-runs",
         default=None,
         metavar="CSV",
-        help="rebuild from this runs_<protocol>.csv instead of the tracking store (needs --protocol)",
+        help="rebuild from this runs_<protocol>.csv instead of the tracking store (needs --protocol); the "
+        "configs_<protocol>.csv beside it, when present, gives the Markdown's configuration legend",
     )
     p.add_argument(
         "--matrix",
@@ -46,6 +47,7 @@ def cmd_leaderboard(args) -> int:
     out = Path(args.results_dir) if args.results_dir else results_dir()
     profile = get_profile(args.profile)
     if args.from_runs:
+        from benchmark.results.configs import read_configs
         from benchmark.results.leaderboard import read_long_rows, write_leaderboard
 
         if not args.protocol:
@@ -54,12 +56,16 @@ def cmd_leaderboard(args) -> int:
         source = Path(args.from_runs)
         if not source.is_file():
             raise UsageError(f"--from-runs: {source} does not exist")
+        beside = source.with_name(source.name.replace("runs_", "configs_", 1))  # written with it
         try:
             long = read_long_rows(source)
+            configs = read_configs(beside) if beside != source and beside.is_file() else None
         except (ValueError, KeyError) as exc:
             raise UsageError(f"--from-runs: {exc}") from None
         order = protocol.leaderboard_order(profile)
-        path, _ = write_leaderboard(protocol.name, long, out, profile=profile.name, order=order, matrix=args.matrix)
+        path, _ = write_leaderboard(
+            protocol.name, long, out, profile=profile.name, order=order, matrix=args.matrix, configs=configs
+        )
         print_averages(path)
         if args.matrix:
             print(matrix_paths(out, protocol.name)[0])

@@ -7,13 +7,19 @@ before any work (one line, exit code 2).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from benchmark.errors import UsageError
 from benchmark.registry import DEFAULT_PROTOCOL
+
+if TYPE_CHECKING:
+    from benchmark.plan.sweep import Plan
 
 
 def _int_list(text: str, flag: str) -> list[int]:
@@ -207,7 +213,7 @@ def _request(args):
     )
 
 
-def _results_folder(plan, tracking_uri: str):
+def _results_folder(plan: Plan, tracking_uri: str) -> Path:
     """`./results`, unless the leaderboards this sweep writes would drop runs that `./results` holds.
 
     A smoke run on a fresh clone (empty store, committed `results/`) would otherwise replace the committed
@@ -242,8 +248,6 @@ def _results_folder(plan, tracking_uri: str):
 
 def _finished_keys(tracking_uri: str, protocol: str) -> set[str]:
     """run_keys with a FINISHED run (for `--dry-run`), without creating a store that does not exist."""
-    from pathlib import Path
-
     if tracking_uri.startswith("sqlite:///") and not Path(tracking_uri.removeprefix("sqlite:///")).is_file():
         return set()
     from benchmark.run.tracking import Tracker
@@ -253,8 +257,6 @@ def _finished_keys(tracking_uri: str, protocol: str) -> set[str]:
 
 def cmd_run(args) -> int:
     """`run`: execute (or with --dry-run, describe) a sweep."""
-    from pathlib import Path
-
     from benchmark.paths import default_tracking_uri
 
     args = _resolve_run_args(args)
@@ -283,12 +285,11 @@ def cmd_run(args) -> int:
         return 0
     from benchmark.core.shortcuts import FAST, NAIVE
     from benchmark.plan.sweep import build_plan
-    from benchmark.run.runner import RunOptions, run_sweep
+    from benchmark.run.runner import RunOptions, resolve_layout, run_sweep, validate_options
 
-    plan = build_plan(request)
     options = RunOptions(
         tracking_uri=tracking_uri,
-        results_dir=Path(args.results_dir) if args.results_dir else _results_folder(plan, tracking_uri),
+        results_dir=Path(args.results_dir) if args.results_dir else Path("."),
         force=args.force,
         allow_partial_weights=args.allow_partial_weights,
         executor=args.executor,
@@ -302,6 +303,10 @@ def cmd_run(args) -> int:
         server_host=args.server_host,
         insecure_server=args.insecure_server,
     )
+    validate_options(resolve_layout(options))  # the cheap checks before the plan (which may fetch weights)
+    plan = build_plan(request)
+    if not args.results_dir:
+        options = dataclasses.replace(options, results_dir=_results_folder(plan, tracking_uri))
     outcome = run_sweep(request, options, plan=plan)
     ran = len(outcome.statuses)
     summary = f"{ran} cell(s) run, {outcome.skipped} skipped (already finished), {len(outcome.failures)} failed"

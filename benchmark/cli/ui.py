@@ -31,10 +31,11 @@ def cmd_ui(args) -> int:
     import os
     import signal
     import subprocess
+    from pathlib import Path
 
     from benchmark.paths import default_tracking_uri
     from benchmark.run.server import _die_with_parent, _stop
-    from benchmark.run.store import relocate_artifacts
+    from benchmark.run.store import artifacts_root, relocate_artifacts
     from benchmark.run.tracking import check_tracking_uri
 
     uri = args.tracking_uri or default_tracking_uri()
@@ -42,6 +43,8 @@ def cmd_ui(args) -> int:
     relocate_artifacts(uri)  # a moved or unpacked store shows its own artifacts
     port, workers = _int(args.port, "--port"), _int(args.workers, "--workers")
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri]
+    if uri.startswith("sqlite:///"):  # runs logged through a sweep's server keep `mlflow-artifacts:` locations
+        command += ["--artifacts-destination", artifacts_root(Path(uri.removeprefix("sqlite:///")))]
     command += ["--host", args.host, "--port", str(port), "--workers", str(workers)]
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}  # no background job consumers
     process = subprocess.Popen(

@@ -41,6 +41,7 @@ from benchmark.backbone.hub_cache import (
     hf_cache_dir,
     hub_cached_file,
     hub_fetch_advice,
+    join_and,
     offline_variable,
 )
 from benchmark.errors import UsageError
@@ -275,7 +276,7 @@ def _message(blocked: list[Model], why: Callable[[str], str]) -> str:
     parts = []
     hub = [m for m in blocked if m.host == hub_endpoint()] if blocked else []
     if hub:
-        needs = _join([_needs(m) + (f" ({m.problem})" if m.problem != MISSING else "") for m in hub])
+        needs = join_and([_needs(m) + (f" ({m.problem})" if m.problem != MISSING else "") for m in hub])
         advice = hub_fetch_advice([(m.name, *m.files) for m in hub])
         others = "".join(f" (or {m.other_way})" for m in hub if m.other_way)
         parts.append(
@@ -294,12 +295,8 @@ def _needs(model: Model) -> str:
     `backbone remoteclip-vit-b-32 needs RemoteCLIP-ViT-B-32.pt of chendelong/RemoteCLIP`.
     """
     if model.files:
-        return f"{model.role} needs {_join(list(model.files))} of {model.name}"
+        return f"{model.role} needs {join_and(list(model.files))} of {model.name}"
     return model.role if model.role.endswith(f" {model.name}") else f"{model.role} needs {model.name}"
-
-
-def _join(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def _unreachable(host: str, hub: str) -> str:

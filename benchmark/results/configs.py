@@ -2,13 +2,16 @@
 
 A label such as `coop[epochs=2]` or `coop[world_ctxv1+3fa9c2d1]` names what departs from the defaults, in
 short or as a hash (`benchmark.plan.sweep.variant_mark`). The Markdown leaderboard spells every label
-out in full here, so a reader never needs the store to know what a row ran.
+out in full here, so a reader never needs the store to know what a row ran. The same facts are written as
+`configs_<protocol>.csv` (label, key, value) beside `runs_<protocol>.csv`, so that a leaderboard rebuilt from
+the committed CSVs alone (`leaderboard --from-runs`) is byte-identical to the one built from the store.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 
@@ -47,6 +50,8 @@ def _natural(value: str) -> tuple[int, float, str]:
 def label_configs(runs: Iterable, long: pd.DataFrame) -> dict[str, LabelConfig]:
     """The configurations of the labels of a long table, read from the runs it was built from.
 
+    `runs`: the store's finished runs (`benchmark.run.tracking.FinishedRun`: run_id, tags, params).
+
     Only runs whose rows the long table kept count: an older run superseded by a newer one of the
     same label (`benchmark.results.leaderboard.long_rows`) does not add its configuration.
     """
@@ -71,6 +76,41 @@ def label_configs(runs: Iterable, long: pd.DataFrame) -> dict[str, LabelConfig]:
     return configs
 
 
+CSV_COLUMNS = ("label", "key", "value")
+
+
+def configs_frame(configs: dict[str, LabelConfig]) -> pd.DataFrame:
+    """The configurations as rows (label, key, value), one per distinct value; the method is key `method`."""
+    rows = []
+    for label in sorted(configs):
+        config = configs[label]
+        rows.append((label, "method", config.method))
+        for key in sorted(config.values):
+            rows += [(label, key, value) for value in sorted(config.values[key], key=_natural)]
+    return pd.DataFrame(rows, columns=list(CSV_COLUMNS))
+
+
+def read_configs(path: Path) -> dict[str, LabelConfig]:
+    """The configurations written by `configs_frame` (every value read as text, the empty string included).
+
+    Raises:
+        ValueError: the file lacks the columns, or a label has no method row.
+    """
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    if tuple(frame.columns) != CSV_COLUMNS:
+        raise ValueError(f"{path}: expected the columns {', '.join(CSV_COLUMNS)}")
+    configs: dict[str, LabelConfig] = {}
+    for label, group in frame.groupby("label", sort=False):
+        methods = group.value[group.key == "method"].tolist()
+        if len(methods) != 1:
+            raise ValueError(f"{path}: label {label!r} needs exactly one method row")
+        config = LabelConfig(methods[0])
+        for row in group[group.key != "method"].itertuples(index=False):
+            config.add(row.key, row.value)
+        configs[str(label)] = config
+    return configs
+
+
 def markdown_configs(configs: dict[str, LabelConfig], order: Iterable[str] = ()) -> list[str]:
     """The Markdown legend of the labels: one entry per label, in `order` (the table's), then the rest."""
     if not configs:
@@ -88,16 +128,22 @@ def markdown_configs(configs: dict[str, LabelConfig], order: Iterable[str] = ())
     for label in labels:
         config = configs[label]
         head = (
-            f"- `{label}`: method `{config.method}`, preset `{config.shown('preset')}`, "
-            f"overrides `{config.shown('overrides')}`, backbone `{config.shown('backbone')}`, "
+            f"- {_code(label)}: method {_code(config.method)}, preset {_code(config.shown('preset'))}, "
+            f"overrides {_code(config.shown('overrides'))}, backbone {_code(config.shown('backbone'))}, "
             f"{config.shown('shots')} shots"
         )
         if "plugin" in config.values:
-            head += f", plugin `{config.shown('plugin')}`"
+            head += f", plugin {_code(config.shown('plugin'))}"
         lines.append(head + ".")
         for prefix, title in SECTIONS:
             keys = config.keys(prefix)
             if keys:
                 items = ", ".join(f"{k.removeprefix(prefix + '.')}={config.shown(k)}" for k in keys)
-                lines.append(f"  {title}: `{items}`.")
+                lines.append(f"  {title}: {_code(items)}.")
     return [*lines, ""]
+
+
+def _code(text: str) -> str:
+    """`text` as a Markdown code span that survives any value: newlines written out, backticks fenced."""
+    text = text.replace("\n", "\\n")
+    return f"`` {text} ``" if "`" in text else f"`{text}`"

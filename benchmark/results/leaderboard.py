@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -24,6 +25,9 @@ from benchmark.paths import replace_atomically
 from benchmark.plan.specs import LONG_COLUMNS
 from benchmark.results.tables import AVERAGE, TableKind
 from benchmark.results.tables.base_new import harmonic_mean
+
+if TYPE_CHECKING:
+    from benchmark.results.configs import LabelConfig
 
 __all__ = ["AVERAGE", "harmonic_mean", "long_rows", "seed_values", "wide_table", "collapsed_runs", "rebuild"]
 
@@ -167,13 +171,13 @@ def write_leaderboard(
     profile: str | None,
     order: Iterable[str] = (),
     matrix: bool = False,
-    configs: dict | None = None,
+    configs: dict[str, LabelConfig] | None = None,
 ) -> tuple[Path, pd.DataFrame]:
     """Write `runs_<name>.csv`, `leaderboard_<name>.csv` and the `.md`/`.png` views from a long table.
 
     `matrix`: also the backbone x method matrix, `matrix_<name>.csv/.md/.png` (`benchmark.results.matrix`).
     `configs`: each label's configuration (`benchmark.results.configs.label_configs`), spelled out under
-    the Markdown table; a table rebuilt from a runs CSV alone has none.
+    the Markdown table and written as `configs_<name>.csv`, which `leaderboard --from-runs` reads back.
 
     Returns:
         The leaderboard CSV's path and the collapsed runs found.
@@ -189,6 +193,10 @@ def write_leaderboard(
     write_atomic(long, out_dir / f"runs_{name}.csv")
     path = out_dir / f"leaderboard_{name}.csv"
     write_atomic(wide, path)
+    if configs is not None:
+        from benchmark.results.configs import configs_frame
+
+        write_atomic(configs_frame(configs), out_dir / f"configs_{name}.csv")
     write_reports(
         protocol,
         wide,

@@ -311,9 +311,10 @@ def plot_leaderboard(protocol: str, wide: pd.DataFrame, path: Path, *, published
 
 
 def report_paths(out_dir: Path, protocol: str) -> list[Path]:
-    """The files `rebuild` writes for a protocol: both CSVs, the Markdown and the PNG."""
+    """The files `rebuild` writes for a protocol: the CSVs, the Markdown and the PNGs."""
     out_dir = Path(out_dir)
-    names = ("leaderboard_{}.csv", "runs_{}.csv", "leaderboard_{}.md", "leaderboard_{}.png", "cost_{}.png")
+    names = ("leaderboard_{}.csv", "runs_{}.csv", "configs_{}.csv", "leaderboard_{}.md", "leaderboard_{}.png")
+    names += ("cost_{}.png",)
     return [out_dir / name.format(_protocol(protocol).leaderboard_name) for name in names]
 
 

@@ -201,7 +201,7 @@ def run_sweep(request: SweepRequest, options: RunOptions, *, plan: Plan | None =
 
     original, options = options, resolve_layout(options)
     executor = validate_options(options)
-    plan = plan or build_plan(request)
+    plan = build_plan(request) if plan is None else plan
     check_images(plan.datasets.values(), _cache_root(options))
     outcome = SweepOutcome(plan)
     tracker = Tracker(options.tracking_uri)

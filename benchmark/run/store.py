@@ -1,10 +1,11 @@
-"""The tracking store itself: created atomically, reachable before a sweep starts."""
+"""The tracking store itself: created atomically, reachable before a sweep starts, movable as a folder."""
 
 from __future__ import annotations
 
 import logging
 import os
 import sqlite3
+from collections.abc import Iterable
 from pathlib import Path
 
 from benchmark.errors import UsageError
@@ -73,9 +74,11 @@ def relocate_artifacts(uri: str) -> int:
     MLflow records artifact locations as absolute URIs (`file:///old/place/mlartifacts/b2n/...`), so a
     store folder (`mlflow.db` with `mlartifacts/` beside it) that was moved, copied or unpacked from an
     archive would read, and a copy would even write, the artifacts of the old place. Every command
-    opens the store through here first: locations under another folder's `mlartifacts/` are rewritten,
-    in one transaction, to this store's own. Locations elsewhere (a server's `mlflow-artifacts:`, a
-    bucket) are left alone. A read-only store is left as it is, with a warning.
+    opens the store through here first: an experiment's location `<root>/mlartifacts/<protocol>` under
+    another root is rewritten, with its runs', in one transaction, to this store's own. Left alone:
+    locations elsewhere (a server's `mlflow-artifacts:`, a bucket); a database copied without its
+    `mlartifacts/` while the old folder still exists (it keeps reading the old one, with a warning);
+    a store that cannot be written (a warning).
     """
     if not uri.startswith("sqlite:///"):
         return 0
@@ -83,48 +86,85 @@ def relocate_artifacts(uri: str) -> int:
     if not db.is_file():
         return 0
     here = artifacts_root(db)
-    marker = f"/{_ARTIFACTS}/"
-    old_roots: set[str] = set()
     try:
-        connection = sqlite3.connect(f"file:{db}?mode=rw", uri=True, timeout=60)
-    except sqlite3.OperationalError:
-        connection = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=60)
+        connection = _connect(db)
+    except sqlite3.OperationalError as exc:
+        log.warning("store %s could not be opened to check its artifact locations (%s)", db, exc)
+        return 0
+    roots: set[str] = set()
     try:
         tables = {name for (name,) in connection.execute("select name from sqlite_master where type = 'table'")}
         if "experiments" not in tables:
             return 0
-        locations = [row[0] or "" for row in connection.execute("select artifact_location from experiments")]
-        old_roots = {
-            location[: location.index(marker) + len(marker) - 1]
-            for location in locations
-            if location.startswith("file:") and marker in location
-        } - {here}
-        if not old_roots:
+        roots = _foreign_roots(
+            (row[0] or "" for row in connection.execute("select artifact_location from experiments")), here
+        )
+        if not (db.parent / _ARTIFACTS).is_dir():
+            kept = {root for root in roots if _uri_path(root).is_dir()}
+            if kept:
+                log.warning(
+                    "store %s has no %s/ beside it and keeps reading the artifacts under %s; copy that folder "
+                    "beside it to make the store its own",
+                    db,
+                    _ARTIFACTS,
+                    ", ".join(sorted(kept)),
+                )
+            roots -= kept
+        if not roots:
             return 0
         changed = 0
         with connection:
-            for old in sorted(old_roots):
+            for old in sorted(roots):
                 for table, column in _LOCATION_COLUMNS:
-                    if table not in tables:
-                        continue
-                    changed += connection.execute(
-                        f"update {table} set {column} = ? || substr({column}, ?) "  # noqa: S608 - fixed names
-                        f"where substr({column}, 1, ?) = ? and substr({column}, ?, 1) = '/'",
-                        (here, len(old) + 1, len(old), old, len(old) + 1),
-                    ).rowcount
+                    if table in tables:
+                        changed += connection.execute(
+                            f"update {table} set {column} = ? || substr({column}, ?) "  # noqa: S608 - fixed names
+                            f"where substr({column}, 1, ?) = ? and substr({column}, ?, 1) = '/'",
+                            (here, len(old) + 1, len(old), old, len(old) + 1),
+                        ).rowcount
         log.info("store %s was moved: %d artifact locations now under %s", db, changed, here)
         return changed
     except sqlite3.OperationalError as exc:
         log.warning(
-            "store %s was moved from %s, but its artifact locations could not be rewritten (%s); artifacts stay "
-            "unreadable until it is writable",
+            "store %s: artifact locations under %s could not be rewritten to %s (%s)",
             db,
-            ", ".join(sorted(old_roots)),
+            ", ".join(sorted(roots)) or "another folder",
+            here,
             exc,
         )
         return 0
     finally:
         connection.close()
+
+
+def _connect(db: Path) -> sqlite3.Connection:
+    """The store for writing, else for reading; a URI built from the path, so `#`, `?` and `%` stay in the name."""
+    base = db.resolve().as_uri()
+    try:
+        return sqlite3.connect(f"{base}?mode=rw", uri=True, timeout=60)
+    except sqlite3.OperationalError:
+        return sqlite3.connect(f"{base}?mode=ro", uri=True, timeout=60)
+
+
+def _foreign_roots(locations: Iterable[str], here: str) -> set[str]:
+    """The `.../mlartifacts` roots of experiment locations (`<root>/<protocol>`) other than `here`.
+
+    The root is the location's parent, never the first `mlartifacts` of the path: a store kept under a
+    folder that happens to be named so must not look moved.
+    """
+    roots = set()
+    for location in locations:
+        parent = location.rstrip("/").rsplit("/", 1)[0]
+        if location.startswith("file:") and parent.endswith(f"/{_ARTIFACTS}") and parent != here:
+            roots.add(parent)
+    return roots
+
+
+def _uri_path(uri: str) -> Path:
+    """The local path of a `file:` URI (percent-escapes decoded)."""
+    from urllib.parse import unquote, urlsplit
+
+    return Path(unquote(urlsplit(uri).path))
 
 
 def check_tracking_uri(uri: str) -> None:

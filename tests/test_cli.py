@@ -250,3 +250,17 @@ def test_log_lines_go_through_the_progress_bar_writer_on_a_terminal(monkeypatch)
         assert writes and writes[0].endswith("WARNING benchmark.test: above the bar")
     finally:
         root.handlers = saved
+
+
+def test_quiet_or_a_log_file_turns_the_hugging_face_bars_off(world_env, monkeypatch, capsys):
+    """`--quiet` (or output to a file) also silences transformers' "Loading weights" bar, in workers too."""
+    import os
+    import subprocess
+    import sys
+
+    monkeypatch.delenv("HF_HUB_DISABLE_PROGRESS_BARS", raising=False)
+    assert main(["run", "--methods", "zeroshot", "--datasets", "mlrsnet", "--dry-run", "--quiet"]) == 0
+    assert os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] == "1"
+    probe = "from transformers.utils import logging; print(logging.is_progress_bar_enabled())"
+    child = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=dict(os.environ))
+    assert child.stdout.strip() == "False"  # what a worker inherits

@@ -113,6 +113,8 @@ def _configure_logging(verbose: bool, quiet: bool) -> None:
     import os
 
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "DEBUG" if verbose else "WARNING")
+    if quiet or not sys.stderr.isatty():  # hub downloads' and transformers' weight-loading bars, workers included
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
     # On a terminal a log line goes through the progress bar's writer, above the bar instead of through it.
     handlers = [_BarSafeHandler()] if sys.stderr.isatty() else None

@@ -124,7 +124,8 @@ def test_local_pool_reports_each_cell_even_when_worker_setup_fails():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("executor", ["local", "submitit", "ray"])
+# `local` gives the serial leaderboard in test_a_killed_local_worker_fails_only_its_cell and in the crash tests
+@pytest.mark.parametrize("executor", ["submitit", "ray"])
 def test_executor_gives_the_serial_leaderboard(executor, world_cache, tmp_path, tmp_path_factory):
     if executor == "ray":
         pytest.importorskip("ray")
@@ -174,6 +175,7 @@ def test_a_killed_local_worker_fails_only_its_cell(world_cache, tmp_path, tmp_pa
     assert len(cells(db, "FINISHED")) == 3
     (sweep,) = [r for r in store_runs(db) if r.get("kind") == "sweep"]
     assert sweep["status"] == "FAILED" and sweep["failure_reason"] == "1 cell(s) failed"
+    assert sweep["executor"] == "local" and sweep["workers"] == "2"
 
     again = run_sweep(tmp_path / "run", cache, "--executor", "local", "--workers", "2")
     assert again.returncode == 0, again.stderr[-3000:]
